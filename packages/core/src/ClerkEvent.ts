@@ -299,7 +299,7 @@ const decodeDeletedData = decodeWith(DeletedWire, ["data"])
  */
 export const decode = (input: unknown): Result.Result<ClerkEvent, ClerkEventDecodeError> => {
   const envelope = decodeEnvelope(input, typeof input === "object" && input !== null && "type" in input && typeof input.type === "string" ? input.type : null)
-  if (Result.isFailure(envelope)) return envelope
+  if (Result.isFailure(envelope)) return Result.fail(envelope.failure)
   const { data, type } = envelope.success
   const base: Envelope = {
     type,

@@ -136,6 +136,13 @@ export interface SyncStoreShape {
     clerkUserId: string
   ) => Effect.Effect<ReadonlyArray<OrganizationMembership>, StorageUnavailable>
 
+  /** Users (tombstones included), most recently updated first: for dashboards and audits. */
+  readonly listUsers: (limit: number) => Effect.Effect<ReadonlyArray<UserRow>, StorageUnavailable>
+  /** Organizations (tombstones included), most recently updated first. */
+  readonly listOrganizations: (limit: number) => Effect.Effect<ReadonlyArray<OrganizationRow>, StorageUnavailable>
+  /** Membership rows (ended ones included), most recently updated first. */
+  readonly listMemberships: (limit: number) => Effect.Effect<ReadonlyArray<MembershipRow>, StorageUnavailable>
+
   /** Inbox rows, newest first. */
   readonly listInbox: (query: InboxQuery) => Effect.Effect<ReadonlyArray<InboxEntry>, StorageUnavailable>
   /** Inbox rows to reprocess: `failed`, and `received` rows older than `receivedBefore`, oldest first. */

@@ -56,6 +56,9 @@ export const atOf = (version: Version): number => Number(version.slice(2, 2 + WI
 /** Whether `a` is strictly newer than `b` (a missing `b` is older than anything). @category ordering */
 export const isNewer = (a: Version, b: Version | null | undefined): boolean => b == null || a > b
 
+/** The same version at another rank (a tombstone or placeholder made by an event). @category constructors */
+export const withRank = (version: Version, rank: Rank): Version => `${rank}${version.slice(1)}`
+
 /** The newer of two versions. @category ordering */
 export const max = (a: Version, b: Version): Version => (a > b ? a : b)
 
