@@ -195,6 +195,8 @@ const planUser = (data: UserData, version: Version.Version, snapshot: Snapshot, 
   })
 }
 
+// A cleared tombstone is a function of the deletion alone (nothing of the state it replaced stays),
+// so it is the same whichever events arrived before the deletion did.
 const clearUser = (row: UserRow): UserRow => ({
   ...row,
   email: null,
@@ -202,7 +204,9 @@ const clearUser = (row: UserRow): UserRow => ({
   lastName: null,
   username: null,
   imageUrl: null,
-  publicMetadata: {}
+  publicMetadata: {},
+  createdAt: null,
+  updatedAt: null
 })
 
 /** Ends the live memberships in `memberships`, as part of a user's or organization's deletion. */
@@ -356,7 +360,9 @@ const planOrganizationDeleted = (
   }
   const tombstone: OrganizationRow = {
     ...base,
-    ...(settings.personalData === "clear" ? { name: "", slug: null, imageUrl: null, publicMetadata: {} } : {}),
+    ...(settings.personalData === "clear"
+      ? { name: "", slug: null, imageUrl: null, publicMetadata: {}, createdAt: null, updatedAt: null }
+      : {}),
     placeholder: false,
     version,
     deletedAt

@@ -59,7 +59,7 @@ export const SYSTEM_PERMISSIONS: Readonly<Record<string, ReadonlyArray<string>>>
 
 /** The permissions of a membership: as sent, or the system defaults of its role. @category conversions */
 export const permissionsOf = (role: Role, sent: ReadonlyArray<string> | null | undefined): ReadonlyArray<string> =>
-  sent ?? SYSTEM_PERMISSIONS[role] ?? []
+  sent ?? SYSTEM_PERMISSIONS[normalize(role)] ?? []
 
 /** Something that holds a role and permissions (a membership). @category models */
 export interface Grants {

@@ -7,6 +7,7 @@
 export * as AuthHelpers from "./AuthHelpers.ts"
 export * as Cipher from "./Cipher.ts"
 export * as ClerkEvent from "./ClerkEvent.ts"
+export * as ClerkSimulator from "./ClerkSimulator.ts"
 export * as ClerkSync from "./ClerkSync.ts"
 export * as Domain from "./Domain.ts"
 export * as Ingest from "./Ingest.ts"
