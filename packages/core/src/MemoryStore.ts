@@ -40,6 +40,7 @@ export const make: Effect.Effect<SyncStoreShape> = Effect.sync(() => {
   const organizations = new Map<string, OrganizationRow>()
   const memberships = new Map<string, MembershipRow>()
   const inbox = new Map<string, InboxEntry>()
+  const checkpoints = new Map<string, string>()
   const outbox: Array<Stored & { published: boolean }> = []
   let nextSeq = 1
 
@@ -132,6 +133,23 @@ export const make: Effect.Effect<SyncStoreShape> = Effect.sync(() => {
     listUsers: (limit) => Effect.sync(() => newestFirst(users.values(), limit)),
     listOrganizations: (limit) => Effect.sync(() => newestFirst(organizations.values(), limit)),
     listMemberships: (limit) => Effect.sync(() => newestFirst(memberships.values(), limit)),
+
+    listOrganizationMembers: (clerkOrgId) =>
+      Effect.sync(() =>
+        [...memberships.values()].filter((m) => m.clerkOrgId === clerkOrgId && isLive(m) && isLive(users.get(m.clerkUserId)))
+      ),
+    listClerkIds: (entity, after, limit) =>
+      Effect.sync(() => {
+        const rows: Iterable<UserRow | OrganizationRow> = entity === "user" ? users.values() : organizations.values()
+        return [...rows]
+          .filter((r) => isLive(r))
+          .map((r) => ("clerkUserId" in r ? r.clerkUserId : r.clerkOrgId))
+          .filter((id) => after === null || id > after)
+          .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+          .slice(0, limit)
+      }),
+    getCheckpoint: (name) => Effect.sync(() => Option.fromNullishOr(checkpoints.get(name))),
+    setCheckpoint: (name, value) => Effect.sync(() => void checkpoints.set(name, value)),
 
     listInbox: (query) =>
       Effect.sync(() => {

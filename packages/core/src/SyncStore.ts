@@ -143,6 +143,23 @@ export interface SyncStoreShape {
   /** Membership rows (ended ones included), most recently updated first. */
   readonly listMemberships: (limit: number) => Effect.Effect<ReadonlyArray<MembershipRow>, StorageUnavailable>
 
+  /** Live members of an organization (live users only), for member lists and reconciliation. */
+  readonly listOrganizationMembers: (clerkOrgId: string) => Effect.Effect<ReadonlyArray<MembershipRow>, StorageUnavailable>
+  /**
+   * Clerk ids of live users or organizations after `afterClerkId` (exclusive, `null` for the start),
+   * in ascending code-unit order (`COLLATE "C"`), at most `limit`: keyset pages for reconciliation.
+   */
+  readonly listClerkIds: (
+    entity: "user" | "organization",
+    afterClerkId: string | null,
+    limit: number
+  ) => Effect.Effect<ReadonlyArray<string>, StorageUnavailable>
+
+  /** A named checkpoint (e.g. a backfill's progress), if set. */
+  readonly getCheckpoint: (name: string) => Effect.Effect<Option.Option<string>, StorageUnavailable>
+  /** Sets a named checkpoint (upsert). */
+  readonly setCheckpoint: (name: string, value: string) => Effect.Effect<void, StorageUnavailable>
+
   /** Inbox rows, newest first. */
   readonly listInbox: (query: InboxQuery) => Effect.Effect<ReadonlyArray<InboxEntry>, StorageUnavailable>
   /** Inbox rows to reprocess: `failed`, and `received` rows older than `receivedBefore`, oldest first. */

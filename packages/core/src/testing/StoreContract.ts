@@ -173,6 +173,30 @@ export const syncStoreContract = <E>(name: string, makeLayer: () => Layer.Layer<
         assert.deepStrictEqual([counts.users, counts.organizations, counts.memberships], [2, 2, 2])
       })))
 
+    it("lists organization members, live Clerk ids in keyset pages, and keeps checkpoints", () =>
+      run(Effect.gen(function*() {
+        const store = yield* SyncStore
+        const clerk = new ClerkSimulator({ idPrefix: "ls", startAt: T0 })
+        const users = [clerk.createUser(), clerk.createUser(), clerk.createUser(), clerk.createUser()]
+        const acme = clerk.createOrganization({ name: "Acme" })
+        const gone = clerk.createOrganization({ name: "Gone" })
+        for (const u of users) clerk.addMember(u, acme)
+        clerk.tick().removeMember(users[1]!, acme)
+        clerk.deleteUser(users[2]!)
+        clerk.deleteOrganization(gone)
+        yield* deliver(clerk.events)
+        const members = yield* store.listOrganizationMembers(acme)
+        assert.deepStrictEqual(members.map((m) => m.clerkUserId).sort(), [users[0]!, users[3]!])
+        const page1 = yield* store.listClerkIds("user", null, 2)
+        const page2 = yield* store.listClerkIds("user", page1[page1.length - 1]!, 2)
+        assert.deepStrictEqual([...page1, ...page2], [users[0]!, users[1]!, users[3]!])
+        assert.deepStrictEqual(yield* store.listClerkIds("organization", null, 10), [acme])
+        assert.isTrue(Option.isNone(yield* store.getCheckpoint("backfill:users")))
+        yield* store.setCheckpoint("backfill:users", "cursor-1")
+        yield* store.setCheckpoint("backfill:users", "cursor-2")
+        assert.strictEqual(Option.getOrThrow(yield* store.getCheckpoint("backfill:users")), "cursor-2")
+      })))
+
     it("keeps an outbox in seq order, filtered by audience, claimable and prunable", () =>
       run(Effect.gen(function*() {
         const store = yield* SyncStore
