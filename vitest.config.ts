@@ -6,6 +6,6 @@ export default defineConfig({
     include: ["packages/*/test/**/*.test.ts", "apps/*/test/**/*.test.ts"],
     testTimeout: 60_000,
     hookTimeout: 120_000,
-    globalSetup: []
+    globalSetup: ["packages/adapter-postgres/test/utils/global-setup.ts"]
   }
 })
