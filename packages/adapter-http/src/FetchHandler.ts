@@ -1,0 +1,110 @@
+/**
+ * The Fetch API surface: `(request: Request) => Promise<Response>`, for Next.js route handlers,
+ * Hono, Bun, Deno, Cloudflare-style runtimes, and (through {@link toNodeHandler}) Node and Express.
+ *
+ * It gets its store one of two ways:
+ * - `{ clerkSync }`: a `ClerkSync` instance from `@clerk-sync/core` (`ClerkSync.make(storeLayer)`),
+ *   when the app already has one for the auth helpers; its planner settings apply, and the app
+ *   disposes it.
+ * - `{ store }`: a store layer (`MemoryStore.layer`, or the Postgres adapter's layer), with optional
+ *   `planner` settings; the handler builds it on the first request and `handler.dispose()` releases it.
+ *
+ * @example
+ * // app/api/webhooks/clerk/route.ts
+ * import { MemoryStore } from "@clerk-sync/core"
+ * import { createWebhookHandler } from "@clerk-sync/adapter-http"
+ * export const POST = createWebhookHandler({
+ *   store: MemoryStore.layer,
+ *   secret: process.env.CLERK_WEBHOOK_SIGNING_SECRET!
+ * })
+ *
+ * @since 0.1.0
+ */
+import { type ClerkSync, Ingest, type Planner, SyncStore } from "@clerk-sync/core"
+import { Effect, type Layer, ManagedRuntime } from "effect"
+import * as WebhookHandler from "./WebhookHandler.ts"
+
+/** Where the handler's store comes from. @category models */
+export type StoreSource =
+  | {
+    /** An existing Promise-surface instance (only its `ingest` is used). */
+    readonly clerkSync: Pick<ClerkSync.ClerkSync<unknown>, "ingest">
+    readonly store?: never
+    readonly planner?: never
+  }
+  | {
+    /** A store layer, built on the first request; release it with `handler.dispose()`. */
+    readonly store: Layer.Layer<SyncStore.SyncStore, unknown>
+    /** Planner settings (personal data on deletion, id generation). */
+    readonly planner?: Partial<Planner.Settings>
+    readonly clerkSync?: never
+  }
+
+/** @category models */
+export type Options = WebhookHandler.Options & StoreSource
+
+/** A Fetch API handler. Call it with a `Request`; it never rejects. @category models */
+export interface FetchHandler {
+  (request: Request): Promise<Response>
+  /** The endpoint (its configuration and shared state). */
+  readonly endpoint: WebhookHandler.Endpoint
+  /** Releases the store layer given as `{ store }` (a no-op with `{ clerkSync }`). */
+  readonly dispose: () => Promise<void>
+}
+
+/** The default log of the Promise surface: one JSON line on the console. @category logging */
+export const consoleLog = (line: WebhookHandler.LogLine): void => {
+  const text = JSON.stringify(line)
+  if (line.status >= 500) console.error(text)
+  else if (line.status >= 400) console.warn(text)
+  else console.info(text)
+}
+
+const asUnavailable = (error: unknown): SyncStore.StorageUnavailable =>
+  error instanceof SyncStore.StorageUnavailable ||
+    (typeof error === "object" && error !== null && "_tag" in error && error._tag === "StorageUnavailable" &&
+      "operation" in error && typeof error.operation === "string")
+    ? new SyncStore.StorageUnavailable({ operation: (error as { operation: string }).operation, cause: error })
+    : new SyncStore.StorageUnavailable({ operation: "ingest", cause: error })
+
+/**
+ * Makes a Fetch API webhook handler. Throws at once on a configuration error (no or malformed
+ * secret, bad address range, non-positive limit).
+ *
+ * @example
+ * import { ClerkSync, MemoryStore } from "@clerk-sync/core"
+ * import { createWebhookHandler } from "@clerk-sync/adapter-http"
+ * const clerkSync = ClerkSync.make(MemoryStore.layer)
+ * const handler = createWebhookHandler({ clerkSync, secret: process.env.CLERK_WEBHOOK_SIGNING_SECRET! })
+ * const response = await handler(request) // 200 { status: "processed", eventId: "msg_…" }
+ *
+ * @category constructors
+ */
+export const createWebhookHandler = (options: Options): FetchHandler => {
+  const endpoint = WebhookHandler.make({ ...options, log: options.log ?? consoleLog })
+  let run: (delivery: Ingest.Delivery, signal: AbortSignal) => Promise<Ingest.IngestResult>
+  let dispose: () => Promise<void>
+  if (options.clerkSync !== undefined) {
+    const clerkSync = options.clerkSync
+    run = (delivery) => clerkSync.ingest(delivery)
+    dispose = () => Promise.resolve()
+  } else {
+    const store = options.store
+    const planner = options.planner
+    let runtime: ManagedRuntime.ManagedRuntime<SyncStore.SyncStore, unknown> | undefined
+    run = (delivery, signal) => {
+      runtime ??= ManagedRuntime.make(store)
+      const program = Ingest.ingest(delivery)
+      return runtime.runPromise(
+        planner === undefined ? program : Effect.updateService(program, Ingest.PlannerSettings, (s) => ({ ...s, ...planner })),
+        { signal }
+      )
+    }
+    dispose = () => runtime?.dispose() ?? Promise.resolve()
+  }
+  const ingest: WebhookHandler.Ingester<never> = (delivery) =>
+    Effect.tryPromise({ try: (signal) => run(delivery, signal), catch: asUnavailable })
+  const handler = (request: Request): Promise<Response> =>
+    Effect.runPromise(WebhookHandler.handleWith(request, endpoint, ingest))
+  return Object.assign(handler, { endpoint, dispose })
+}

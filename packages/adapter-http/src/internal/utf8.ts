@@ -1,0 +1,14 @@
+/**
+ * Strict UTF-8 decoding: invalid bytes are an error (never replaced by U+FFFD) and a byte-order mark
+ * is kept, so a body's text and its bytes correspond one to one and the signature covers exactly
+ * the bytes received.
+ */
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
+
+export const decodeUtf8 = (bytes: Uint8Array): string | undefined => {
+  try {
+    return decoder.decode(bytes)
+  } catch {
+    return undefined
+  }
+}
