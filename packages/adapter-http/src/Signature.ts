@@ -39,8 +39,8 @@ export class InvalidSecret extends Data.TaggedError("InvalidSecret")<{ readonly 
   }
 }
 
-/** The svix headers of a delivery. @category models */
-export interface SvixHeaders {
+/** The svix headers of a delivery (a plain record: spread it into `fetch` headers or `new Headers`). @category models */
+export type SvixHeaders = {
   readonly "svix-id": string
   readonly "svix-timestamp": string
   readonly "svix-signature": string

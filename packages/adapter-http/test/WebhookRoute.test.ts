@@ -1,0 +1,116 @@
+import { NodeHttpServer } from "@effect/platform-node"
+import { SyncStore } from "@clerk-sync/core"
+import { assert, describe, it } from "@effect/vitest"
+import { ConfigProvider, Effect, Layer, Redacted } from "effect"
+import { HttpClient, HttpClientRequest, HttpRouter, HttpServer } from "effect/http"
+import { signWebhook, WebhookConfig, WebhookRoute } from "../src/index.ts"
+import { captureLog, inboxSize, makeFaultyStore, nextId, SECRET, SECRET_NEXT, userCreated } from "./utils/index.ts"
+
+const post = (body: string, svixId = nextId(), secret = SECRET) =>
+  new Request("http://localhost/api/webhooks/clerk", {
+    method: "POST",
+    headers: { "content-type": "application/json", ...signWebhook({ secret, svixId, body }) },
+    body
+  })
+
+const env = (vars: Record<string, string>) => ConfigProvider.fromEnv({ env: vars })
+
+describe("WebhookRoute", () => {
+  it.live("serves the webhook in an effect/http router (one implementation: same answers)", () =>
+    Effect.gen(function*() {
+      const faulty = yield* makeFaultyStore
+      const capture = captureLog()
+      const app = WebhookRoute.layer({ secret: SECRET, log: capture.log }).pipe(
+        Layer.provide(Layer.succeed(SyncStore.SyncStore, faulty.store)),
+        Layer.provide(HttpServer.layerServices)
+      )
+      const { handler, dispose } = HttpRouter.toWebHandler(app, { disableLogger: true })
+      yield* Effect.addFinalizer(() => Effect.promise(() => dispose()))
+      const ok = yield* Effect.promise(() => handler(post(userCreated, "msg_route")))
+      assert.strictEqual(ok.status, 200)
+      assert.deepStrictEqual(yield* Effect.promise(() => ok.json()), { status: "processed", eventId: "msg_route" })
+      const again = yield* Effect.promise(() => handler(post(userCreated, "msg_route")))
+      assert.strictEqual((yield* Effect.promise(() => again.json())).status, "duplicate")
+      const get = yield* Effect.promise(() => handler(new Request("http://localhost/api/webhooks/clerk")))
+      assert.strictEqual(get.status, 405)
+      assert.strictEqual(get.headers.get("allow"), "POST")
+      const forged = yield* Effect.promise(() => handler(post(userCreated, nextId(), SECRET_NEXT)))
+      assert.strictEqual(forged.status, 401)
+      assert.strictEqual(yield* inboxSize(faulty.memory), 1)
+      assert.deepStrictEqual(capture.lines.map((l) => l.outcome), ["processed", "duplicate", "method_not_allowed", "invalid_signature"])
+      faulty.fault.mode = "fail"
+      const down = yield* Effect.promise(() => handler(post(userCreated)))
+      assert.strictEqual(down.status, 503)
+      assert.strictEqual(down.headers.get("retry-after"), "5")
+    }))
+
+  it.live("on a real Node server the socket address reaches the allow-list", () =>
+    Effect.gen(function*() {
+      const faulty = yield* makeFaultyStore
+      const server = HttpRouter.serve(
+        Layer.mergeAll(
+          WebhookRoute.layer({ secret: SECRET, log: false, allow: ["127.0.0.0/8", "::1"] }),
+          WebhookRoute.layer({ secret: SECRET, log: false, allow: ["10.0.0.0/8"], path: "/private" })
+        ),
+        { disableListenLog: true, disableLogger: true }
+      ).pipe(
+        Layer.provide(Layer.succeed(SyncStore.SyncStore, faulty.store)),
+        Layer.provideMerge(NodeHttpServer.layerTest)
+      )
+      yield* Effect.gen(function*() {
+        const client = yield* HttpClient.HttpClient
+        const send = (path: string) => {
+          const svix = signWebhook({ secret: SECRET, svixId: nextId(), body: userCreated })
+          return client.execute(
+            HttpClientRequest.post(path).pipe(
+              HttpClientRequest.setHeaders(svix),
+              HttpClientRequest.bodyText(userCreated, "application/json")
+            )
+          )
+        }
+        assert.strictEqual((yield* send("/api/webhooks/clerk")).status, 200)
+        assert.strictEqual((yield* send("/private")).status, 403)
+      }).pipe(Effect.provide(server))
+      assert.strictEqual(yield* inboxSize(faulty.memory), 1)
+    }))
+
+  it.live("layerConfig reads the secret from the environment", () =>
+    Effect.gen(function*() {
+      const faulty = yield* makeFaultyStore
+      const app = WebhookRoute.layerConfig({ log: false }).pipe(
+        Layer.provide(Layer.succeed(SyncStore.SyncStore, faulty.store)),
+        Layer.provide(HttpServer.layerServices),
+        Layer.provide(ConfigProvider.layer(env({ CLERK_WEBHOOK_SECRET: `${SECRET_NEXT} ${SECRET}` })))
+      )
+      const { handler, dispose } = HttpRouter.toWebHandler(app, { disableLogger: true })
+      yield* Effect.addFinalizer(() => Effect.promise(() => dispose()))
+      const response = yield* Effect.promise(() => handler(post(userCreated, nextId(), SECRET)))
+      assert.strictEqual(response.status, 200)
+    }))
+})
+
+describe("WebhookConfig.secrets", () => {
+  const read = (vars: Record<string, string>) =>
+    WebhookConfig.secrets.pipe(Effect.map((secrets) => secrets.map(Redacted.value)), Effect.provideService(ConfigProvider.ConfigProvider, env(vars)))
+
+  it.effect("reads CLERK_WEBHOOK_SIGNING_SECRET or CLERK_WEBHOOK_SECRET, several per variable", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(yield* read({ CLERK_WEBHOOK_SIGNING_SECRET: SECRET }), [SECRET])
+      assert.deepStrictEqual(yield* read({ CLERK_WEBHOOK_SECRET: SECRET }), [SECRET])
+      assert.deepStrictEqual(yield* read({ CLERK_WEBHOOK_SIGNING_SECRET: `${SECRET}, ${SECRET_NEXT}` }), [SECRET, SECRET_NEXT])
+      assert.deepStrictEqual(yield* read({ CLERK_WEBHOOK_SIGNING_SECRET: SECRET, CLERK_WEBHOOK_SECRET: SECRET_NEXT }), [SECRET, SECRET_NEXT])
+    }))
+
+  it.effect("fails naming CLERK_WEBHOOK_SIGNING_SECRET when neither is set", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(read({}))
+      assert.include(String(error), "CLERK_WEBHOOK_SIGNING_SECRET")
+    }))
+
+  it.effect("secrets stay redacted when printed", () =>
+    Effect.gen(function*() {
+      const secrets = yield* WebhookConfig.secrets.pipe(Effect.provideService(ConfigProvider.ConfigProvider, env({ CLERK_WEBHOOK_SIGNING_SECRET: SECRET })))
+      assert.notInclude(String(secrets), SECRET)
+      assert.notInclude(JSON.stringify(secrets), SECRET.slice(6))
+    }))
+})
