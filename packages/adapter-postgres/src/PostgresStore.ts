@@ -1,0 +1,184 @@
+/**
+ * The {@link SyncStore} on PostgreSQL: a server through `pg` ({@link layerPg}), or PGlite — real
+ * Postgres compiled to WASM, in-process, persisted to a directory — for zero-setup use
+ * ({@link layerPGlite}). Both layers also provide the {@link OutboxRelay} primitives.
+ *
+ * Everything lives in one schema (default `clerk_sync`, so it can sit beside the app's own
+ * tables): `users`, `organizations`, `user_organizations`, `clerk_webhook_events` (the inbox),
+ * `outbox`, plus bookkeeping (`outbox_state`, `checkpoints`, `schema_migrations`).
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Ingest } from "@clerk-sync/core"
+ * import { PostgresStore } from "@clerk-sync/adapter-postgres"
+ * const StoreLive = PostgresStore.layerPg({ connectionString: process.env.DATABASE_URL!, groupCommit: true })
+ * await Effect.runPromise(Ingest.ingest({ svixId, body }).pipe(Effect.provide(StoreLive)))
+ *
+ * // Without Effect: the core's Promise surface over the same layer
+ * import { ClerkSync } from "@clerk-sync/core"
+ * const sync = ClerkSync.make(PostgresStore.layerPg({ connectionString: process.env.DATABASE_URL! }))
+ * await sync.ingest({ svixId, body })
+ *
+ * @since 0.1.0
+ */
+import { PGlite } from "@electric-sql/pglite"
+import { SyncStore } from "@clerk-sync/core"
+import { Config, Context, Effect, Layer, Option, Redacted, type Scope } from "effect"
+import { Kysely, PGliteDialect, PostgresDialect } from "kysely"
+import { mkdirSync } from "node:fs"
+import { resolve } from "node:path"
+import pg from "pg"
+import * as Database from "./internal/database.ts"
+import type * as GroupCommit from "./internal/groupCommit.ts"
+import * as Store from "./internal/store.ts"
+import { schemaName } from "./internal/text.ts"
+import { migrate, type MigrationError } from "./Migrations.ts"
+import { makePg, makePGlite, OutboxRelay, type OutboxRelayShape, type RelayOptions } from "./OutboxRelay.ts"
+
+/** The default schema. @category constants */
+export const DEFAULT_SCHEMA = "clerk_sync"
+
+/** @category models */
+export interface GroupCommitOptions {
+  /** Most deliveries per transaction (default 48; at most 60, see `MAX_BATCH`). */
+  readonly maxBatch?: number
+  /** Batches in flight at once (default 2). */
+  readonly workers?: number
+}
+
+/** @category models */
+export interface Options {
+  /** The schema holding every table (default `clerk_sync`). Lower-case letters, digits, `_`. */
+  readonly schema?: string
+  /** Apply pending migrations at start-up (default true; `SKIP_DB_MIGRATIONS=true` turns it off in {@link layerConfig}). */
+  readonly migrate?: boolean
+  /**
+   * Let concurrent ingests share a transaction, each in its own savepoint (default true): one
+   * fsync for many deliveries. A failing delivery fails alone.
+   */
+  readonly groupCommit?: boolean | GroupCommitOptions
+  /** Wake-up and leadership timings of the {@link OutboxRelay}. */
+  readonly relay?: RelayOptions
+}
+
+/** @category models */
+export interface PgOptions extends Options {
+  /** A `postgres://` URL. */
+  readonly connectionString?: string | Redacted.Redacted<string>
+  /** A pool of yours (it stays open when the layer closes). Use instead of `connectionString`. */
+  readonly pool?: pg.Pool
+  /** Connections of the pool the layer makes (default 10). */
+  readonly poolSize?: number
+}
+
+/** @category models */
+export interface PGliteOptions extends Options {
+  /** Directory of the database files; omitted, the database lives in memory. */
+  readonly dataDir?: string
+  /** A PGlite instance of yours (it stays open when the layer closes). Use instead of `dataDir`. */
+  readonly pglite?: PGlite
+}
+
+/** Either store layer: the port, and the relay primitives. @category models */
+export type StoreLayer<E = never> = Layer.Layer<SyncStore.SyncStore | OutboxRelay, SyncStore.StorageUnavailable | MigrationError | E>
+
+const groupCommitOf = (options: Options): false | GroupCommit.Options =>
+  options.groupCommit === false ? false : options.groupCommit === true || options.groupCommit === undefined ? {} : options.groupCommit
+
+const services = (
+  db: Database.Database,
+  options: Options,
+  makeRelay: Effect.Effect<OutboxRelayShape, never, Scope.Scope>
+): Effect.Effect<Context.Context<SyncStore.SyncStore | OutboxRelay>, SyncStore.StorageUnavailable | MigrationError, Scope.Scope> =>
+  Effect.gen(function*() {
+    if (options.migrate !== false) yield* migrate(db.kysely, db.schema)
+    const groupCommit = groupCommitOf(options)
+    const store = yield* Store.make(db, groupCommit === false ? {} : { groupCommit })
+    const relay = yield* makeRelay
+    return Context.make(SyncStore.SyncStore, store).pipe(Context.add(OutboxRelay, relay))
+  })
+
+/**
+ * The store on a PostgreSQL server.
+ *
+ * @category layers
+ */
+export const layerPg = (options: PgOptions): StoreLayer =>
+  Layer.effectContext(Effect.gen(function*() {
+    const schema = schemaName(options.schema ?? DEFAULT_SCHEMA)
+    const owned = options.pool === undefined
+    const connectionString = options.connectionString === undefined
+      ? undefined
+      : Redacted.isRedacted(options.connectionString)
+      ? Redacted.value(options.connectionString)
+      : options.connectionString
+    if (owned && connectionString === undefined) return yield* Effect.die(new Error("layerPg needs a connectionString or a pool"))
+    const pool = yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const p = options.pool ?? new pg.Pool({
+          connectionString,
+          max: options.poolSize ?? 10,
+          connectionTimeoutMillis: 10_000,
+          idleTimeoutMillis: 30_000,
+          application_name: "clerk-sync",
+          keepAlive: true
+        })
+        // An idle connection that dies (server restart, network) must not crash the process; the
+        // pool replaces it, and queries in flight fail with StorageUnavailable.
+        if (owned) p.on("error", () => {})
+        return p
+      }),
+      (p) => (owned ? Effect.promise(() => p.end().catch(() => undefined)) : Effect.void)
+    )
+    const kysely = new Kysely<any>({ dialect: new PostgresDialect({ pool }) })
+    const db = Database.make(kysely, "pg", schema)
+    const clientConfig: pg.ClientConfig = owned ? { connectionString: connectionString! } : (pool as unknown as { options: pg.ClientConfig }).options
+    return yield* services(db, options, makePg(db, clientConfig, options.relay))
+  }))
+
+/**
+ * The store on PGlite: Postgres in-process, no server. One process owns a data directory.
+ *
+ * @category layers
+ */
+export const layerPGlite = (options: PGliteOptions = {}): StoreLayer =>
+  Layer.effectContext(Effect.gen(function*() {
+    const schema = schemaName(options.schema ?? DEFAULT_SCHEMA)
+    const pglite = options.pglite ?? (yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () => {
+          const dir = options.dataDir === undefined ? undefined : resolve(options.dataDir)
+          if (dir !== undefined) mkdirSync(dir, { recursive: true })
+          return PGlite.create(dir)
+        },
+        catch: (cause) => new SyncStore.StorageUnavailable({ operation: "open PGlite", cause: Database.toDbError(cause) })
+      }),
+      (p) => Effect.promise(() => p.close().catch(() => undefined))
+    ))
+    // Kysely would close the instance on destroy; the instance is closed above (or is the caller's).
+    const kysely = new Kysely<any>({ dialect: new PGliteDialect({ pglite }) })
+    const db = Database.make(kysely, "pglite", schema)
+    return yield* services(db, options, makePGlite(db, pglite, options.relay))
+  }))
+
+/**
+ * The store from the environment: `DATABASE_URL` set, a server ({@link layerPg}); unset, PGlite
+ * persisted in `CLERK_SYNC_PGLITE_DIR` (default `.clerk-sync/pglite`). `CLERK_SYNC_SCHEMA` names
+ * the schema, `SKIP_DB_MIGRATIONS=true` skips migrations, `CLERK_SYNC_GROUP_COMMIT=false` turns
+ * group commit off, `DATABASE_POOL_SIZE` sizes the pool.
+ *
+ * @category layers
+ */
+export const layerConfig: StoreLayer<Config.ConfigError> = Layer.unwrap(Effect.gen(function*() {
+  const url = yield* Config.option(Config.Redacted("DATABASE_URL"))
+  const schema = yield* Config.String("CLERK_SYNC_SCHEMA").pipe(Config.withDefault(DEFAULT_SCHEMA))
+  const skip = yield* Config.Boolean("SKIP_DB_MIGRATIONS").pipe(Config.withDefault(false))
+  const groupCommit = yield* Config.Boolean("CLERK_SYNC_GROUP_COMMIT").pipe(Config.withDefault(true))
+  const common: Options = { schema, migrate: !skip, groupCommit }
+  if (Option.isSome(url)) {
+    const poolSize = yield* Config.Int("DATABASE_POOL_SIZE").pipe(Config.withDefault(10))
+    return layerPg({ ...common, connectionString: url.value, poolSize })
+  }
+  const dataDir = yield* Config.String("CLERK_SYNC_PGLITE_DIR").pipe(Config.withDefault(".clerk-sync/pglite"))
+  return layerPGlite({ ...common, dataDir })
+}))

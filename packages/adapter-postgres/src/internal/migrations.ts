@@ -1,0 +1,203 @@
+/**
+ * The schema, as a list of versioned migrations. A migration, once released, is never edited: a
+ * change is a new migration. The runner refuses to start when an applied migration's checksum no
+ * longer matches its source.
+ *
+ * Every object is created schema-qualified (and with `search_path` pointing at the schema only,
+ * so nothing can land in `public` by accident), and nothing names an owner: objects belong to the
+ * role that runs the migrations.
+ */
+import { createHash } from "node:crypto"
+import { type Kysely, sql } from "kysely"
+
+/** @internal */
+export interface Migration {
+  readonly version: number
+  readonly name: string
+  /** The statements, for a schema name already quoted (`"clerk_sync"`). */
+  readonly up: (s: string) => ReadonlyArray<string>
+}
+
+const init: Migration = {
+  version: 1,
+  name: "init",
+  up: (s) => [
+    // Users: internal UUIDs that the app's own tables reference, Clerk ids as unique references.
+    // Versions and Clerk ids compare byte-wise (COLLATE "C"), as the core compares them.
+    `CREATE TABLE ${s}.users (
+      id uuid PRIMARY KEY,
+      clerk_user_id text COLLATE "C" NOT NULL,
+      email text,
+      first_name text,
+      last_name text,
+      username text,
+      image_url text,
+      public_metadata jsonb NOT NULL DEFAULT '{}'::jsonb,
+      placeholder boolean NOT NULL DEFAULT false,
+      version text COLLATE "C" NOT NULL,
+      created_at timestamptz,
+      updated_at timestamptz,
+      deleted_at timestamptz,
+      synced_at timestamptz NOT NULL DEFAULT now(),
+      CONSTRAINT users_clerk_user_id_key UNIQUE (clerk_user_id)
+    )`,
+    `CREATE INDEX users_email_idx ON ${s}.users (email)`,
+    `COMMENT ON TABLE ${s}.users IS 'Clerk users, kept in step by clerk-sync. A deleted user is a tombstone (deleted_at set, personal data cleared); rows are never removed.'`,
+    `COMMENT ON COLUMN ${s}.users.version IS 'Version of the Clerk state held (rank.at.timestamp.svix_id); compare with COLLATE "C".'`,
+    `COMMENT ON COLUMN ${s}.users.created_at IS 'Clerk''s created_at.'`,
+    `COMMENT ON COLUMN ${s}.users.updated_at IS 'Clerk''s updated_at of the state held.'`,
+    `COMMENT ON COLUMN ${s}.users.synced_at IS 'When clerk-sync last wrote the row.'`,
+
+    `CREATE TABLE ${s}.organizations (
+      id uuid PRIMARY KEY,
+      clerk_org_id text COLLATE "C" NOT NULL,
+      name text NOT NULL,
+      slug text,
+      image_url text,
+      public_metadata jsonb NOT NULL DEFAULT '{}'::jsonb,
+      placeholder boolean NOT NULL DEFAULT false,
+      version text COLLATE "C" NOT NULL,
+      created_at timestamptz,
+      updated_at timestamptz,
+      deleted_at timestamptz,
+      synced_at timestamptz NOT NULL DEFAULT now(),
+      CONSTRAINT organizations_clerk_org_id_key UNIQUE (clerk_org_id)
+    )`,
+    `CREATE INDEX organizations_slug_idx ON ${s}.organizations (slug)`,
+    `COMMENT ON TABLE ${s}.organizations IS 'Clerk organizations, kept in step by clerk-sync. A deleted organization is a tombstone; rows are never removed.'`,
+
+    // One row per (user, organization): leaving sets deleted_at, re-joining revives the same row,
+    // so there is at most one live row per pair.
+    `CREATE TABLE ${s}.user_organizations (
+      id uuid PRIMARY KEY,
+      clerk_membership_id text,
+      user_id uuid NOT NULL REFERENCES ${s}.users (id),
+      organization_id uuid NOT NULL REFERENCES ${s}.organizations (id),
+      role text NOT NULL,
+      permissions text[] NOT NULL DEFAULT '{}',
+      public_metadata jsonb NOT NULL DEFAULT '{}'::jsonb,
+      version text COLLATE "C" NOT NULL,
+      created_at timestamptz,
+      updated_at timestamptz,
+      deleted_at timestamptz,
+      synced_at timestamptz NOT NULL DEFAULT now(),
+      CONSTRAINT user_organizations_user_id_organization_id_key UNIQUE (user_id, organization_id)
+    )`,
+    `CREATE INDEX user_organizations_organization_id_idx ON ${s}.user_organizations (organization_id)`,
+    `COMMENT ON TABLE ${s}.user_organizations IS 'Memberships: one row per (user, organization); live while deleted_at is null.'`,
+
+    // The inbox: every authentic delivery, keyed by svix-id.
+    `CREATE TABLE ${s}.clerk_webhook_events (
+      id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      svix_id text COLLATE "C" NOT NULL,
+      type text NOT NULL,
+      payload jsonb NOT NULL,
+      status text NOT NULL DEFAULT 'received',
+      attempts integer NOT NULL DEFAULT 0,
+      error text,
+      received_at timestamptz NOT NULL,
+      processed_at timestamptz,
+      CONSTRAINT clerk_webhook_events_svix_id_key UNIQUE (svix_id),
+      CONSTRAINT clerk_webhook_events_status_check CHECK (status IN ('received', 'processed', 'ignored', 'failed'))
+    )`,
+    `CREATE INDEX clerk_webhook_events_unprocessed_idx ON ${s}.clerk_webhook_events (received_at, id) WHERE status IN ('received', 'failed')`,
+    `COMMENT ON TABLE ${s}.clerk_webhook_events IS 'The inbox: one row per authentic Clerk delivery (svix-id).'`,
+
+    // The outbox. Rows are written with the state change; `seq` is given afterwards by the
+    // sequencer (one at a time, under the outbox_state row lock) to committed rows only, so `seq`
+    // order is visibility order: whoever has read seq N can never later see a row below N.
+    `CREATE TABLE ${s}.outbox (
+      id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      seq bigint,
+      audiences text[] NOT NULL,
+      event text NOT NULL,
+      payload jsonb NOT NULL,
+      created_at timestamptz NOT NULL,
+      published_at timestamptz,
+      CONSTRAINT outbox_seq_key UNIQUE (seq)
+    )`,
+    `CREATE INDEX outbox_unsequenced_idx ON ${s}.outbox (id) WHERE seq IS NULL`,
+    `CREATE INDEX outbox_unpublished_idx ON ${s}.outbox (seq) WHERE published_at IS NULL`,
+    `COMMENT ON TABLE ${s}.outbox IS 'Client notifications, in seq order (seq is null until the row is sequenced); published_at marks relayed rows.'`,
+    `CREATE TABLE ${s}.outbox_state (
+      id boolean PRIMARY KEY DEFAULT true CHECK (id),
+      last_seq bigint NOT NULL
+    )`,
+    `INSERT INTO ${s}.outbox_state (id, last_seq) VALUES (true, 0)`,
+
+    `CREATE TABLE ${s}.checkpoints (
+      name text PRIMARY KEY,
+      value text NOT NULL,
+      updated_at timestamptz NOT NULL DEFAULT now()
+    )`
+  ]
+}
+
+/** Every migration, in order. @internal */
+export const migrations: ReadonlyArray<Migration> = [init]
+
+/** The checksum of a migration's source (independent of the schema name). @internal */
+export const checksum = (migration: Migration): string =>
+  createHash("sha256").update(migration.up(`"$schema"`).join(";\n")).digest("hex").slice(0, 32)
+
+/** @internal */
+export interface MigrationReport {
+  readonly applied: ReadonlyArray<number>
+  readonly current: number
+}
+
+/** Thrown when an applied migration no longer matches its source. @internal */
+export class MigrationMismatch extends Error {}
+
+const lockKey = (schema: string) => `clerk-sync:migrations:${schema}`
+
+/**
+ * Applies the pending migrations, each in its own transaction, under a session advisory lock so
+ * that processes starting together apply each migration once.
+ *
+ * @internal
+ */
+export const runMigrations = (db: Kysely<any>, schema: string): Promise<MigrationReport> =>
+  db.connection().execute(async (conn) => {
+    const s = `"${schema}"`
+    await sql`SELECT pg_advisory_lock(hashtextextended(${lockKey(schema)}, 0))`.execute(conn)
+    try {
+      await sql.raw(`CREATE SCHEMA IF NOT EXISTS ${s}`).execute(conn)
+      await sql.raw(`CREATE TABLE IF NOT EXISTS ${s}.schema_migrations (
+        version integer PRIMARY KEY,
+        name text NOT NULL,
+        checksum text NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now()
+      )`).execute(conn)
+      const { rows } = await sql<{ version: number; checksum: string }>`SELECT version, checksum FROM ${sql.id(schema, "schema_migrations")}`
+        .execute(conn)
+      const done = new Map(rows.map((r) => [Number(r.version), r.checksum]))
+      for (const m of migrations) {
+        const applied = done.get(m.version)
+        if (applied !== undefined && applied !== checksum(m)) {
+          throw new MigrationMismatch(
+            `migration ${m.version} (${m.name}) was changed after it was applied to schema ${schema}: a released migration must never be edited`
+          )
+        }
+      }
+      const applied: Array<number> = []
+      for (const m of migrations) {
+        if (done.has(m.version)) continue
+        await sql.raw("BEGIN").execute(conn)
+        try {
+          await sql.raw(`SET LOCAL search_path TO ${s}`).execute(conn)
+          for (const statement of m.up(s)) await sql.raw(statement).execute(conn)
+          await sql`INSERT INTO ${sql.id(schema, "schema_migrations")} (version, name, checksum) VALUES (${m.version}, ${m.name}, ${checksum(m)})`
+            .execute(conn)
+          await sql.raw("COMMIT").execute(conn)
+        } catch (error) {
+          await sql.raw("ROLLBACK").execute(conn).catch(() => {})
+          throw error
+        }
+        applied.push(m.version)
+      }
+      return { applied, current: Math.max(0, ...done.keys(), ...applied) }
+    } finally {
+      await sql`SELECT pg_advisory_unlock(hashtextextended(${lockKey(schema)}, 0))`.execute(conn).catch(() => {})
+    }
+  })
