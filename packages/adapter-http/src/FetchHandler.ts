@@ -13,15 +13,14 @@
  * // app/api/webhooks/clerk/route.ts
  * import { MemoryStore } from "@clerk-sync/core"
  * import { createWebhookHandler } from "@clerk-sync/adapter-http"
- * export const POST = createWebhookHandler({
- *   store: MemoryStore.layer,
- *   secret: process.env.CLERK_WEBHOOK_SIGNING_SECRET!
- * })
+ * export const POST = createWebhookHandler({ store: MemoryStore.layer }) // secret from CLERK_WEBHOOK_SIGNING_SECRET
  *
  * @since 0.1.0
  */
 import { type ClerkSync, Ingest, type Planner, SyncStore } from "@clerk-sync/core"
 import { Effect, type Layer, ManagedRuntime } from "effect"
+import type * as Signature from "./Signature.ts"
+import * as WebhookConfig from "./WebhookConfig.ts"
 import * as WebhookHandler from "./WebhookHandler.ts"
 
 /** Where the handler's store comes from. @category models */
@@ -41,7 +40,14 @@ export type StoreSource =
   }
 
 /** @category models */
-export type Options = WebhookHandler.Options & StoreSource
+export type Options = Omit<WebhookHandler.Options, "secret"> & StoreSource & {
+  /**
+   * The signing secret(s). Default: read from the environment, `CLERK_WEBHOOK_SIGNING_SECRET`
+   * and/or `CLERK_WEBHOOK_SECRET` (several per variable, comma- or space-separated). Creating the
+   * handler throws when there is none: verification cannot be turned off.
+   */
+  readonly secret?: Signature.SecretInput | undefined
+}
 
 /** A Fetch API handler. Call it with a `Request`; it never rejects. @category models */
 export interface FetchHandler {
@@ -75,13 +81,17 @@ const asUnavailable = (error: unknown): SyncStore.StorageUnavailable =>
  * import { ClerkSync, MemoryStore } from "@clerk-sync/core"
  * import { createWebhookHandler } from "@clerk-sync/adapter-http"
  * const clerkSync = ClerkSync.make(MemoryStore.layer)
- * const handler = createWebhookHandler({ clerkSync, secret: process.env.CLERK_WEBHOOK_SIGNING_SECRET! })
+ * const handler = createWebhookHandler({ clerkSync, secret: process.env.CLERK_WEBHOOK_SIGNING_SECRET })
  * const response = await handler(request) // 200 { status: "processed", eventId: "msg_…" }
  *
  * @category constructors
  */
 export const createWebhookHandler = (options: Options): FetchHandler => {
-  const endpoint = WebhookHandler.make({ ...options, log: options.log ?? consoleLog })
+  const endpoint = WebhookHandler.make({
+    ...options,
+    secret: options.secret ?? WebhookConfig.secretsFromEnv(),
+    log: options.log ?? consoleLog
+  })
   let run: (delivery: Ingest.Delivery, signal: AbortSignal) => Promise<Ingest.IngestResult>
   let dispose: () => Promise<void>
   if (options.clerkSync !== undefined) {

@@ -48,6 +48,7 @@ export type SvixHeaders = {
 
 /** Splits secret inputs into single secrets. @category parsing */
 export const splitSecrets = (input: SecretInput): ReadonlyArray<string> => {
+  if ((input as unknown) === undefined || (input as unknown) === null) return [] // an unset variable, from JavaScript
   const items = typeof input === "string" || Redacted.isRedacted(input) ? [input] : input
   return items.flatMap((item) => (typeof item === "string" ? item : Redacted.value(item)).split(/[\s,]+/).filter((s) => s !== ""))
 }

@@ -22,6 +22,17 @@ const split = (value: Redacted.Redacted<string>): ReadonlyArray<Redacted.Redacte
   Signature.splitSecrets(value).map((s) => Redacted.make(s))
 
 /**
+ * The signing secrets found in a plain environment object (default `process.env`), for the
+ * Promise surface: both variable names, all their secrets. Empty when neither is set.
+ *
+ * @category config
+ */
+export const secretsFromEnv = (
+  env: Readonly<Record<string, string | undefined>> | undefined = (globalThis as { process?: { env?: Record<string, string | undefined> } })
+    .process?.env
+): ReadonlyArray<string> => secretVariables.flatMap((name) => Signature.splitSecrets(env?.[name] ?? ""))
+
+/**
  * The signing secrets. Fails with a `ConfigError` naming `CLERK_WEBHOOK_SIGNING_SECRET` when
  * neither variable is set.
  *

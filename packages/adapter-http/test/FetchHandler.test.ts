@@ -22,6 +22,7 @@ const storeLayer = async () => {
 
 afterEach(() => {
   vi.restoreAllMocks()
+  vi.unstubAllEnvs()
 })
 
 describe("createWebhookHandler", () => {
@@ -74,6 +75,21 @@ describe("createWebhookHandler", () => {
     const s = await storeLayer()
     assert.throws(() => createWebhookHandler({ store: s.layer, secret: "" }), /no secret configured/)
     assert.throws(() => createWebhookHandler({ store: s.layer, secret: process.env["SURELY_UNSET_VARIABLE"] ?? "" }))
+  })
+
+  it("without a secret option, reads CLERK_WEBHOOK_SIGNING_SECRET and CLERK_WEBHOOK_SECRET", async () => {
+    const s = await storeLayer()
+    vi.stubEnv("CLERK_WEBHOOK_SIGNING_SECRET", SECRET)
+    vi.stubEnv("CLERK_WEBHOOK_SECRET", `${SECRET_NEXT}`)
+    const handler = createWebhookHandler({ store: s.layer, log: false })
+    assert.strictEqual((await handler(post(userCreated, "msg_env_1", SECRET))).status, 200)
+    assert.strictEqual((await handler(post(userCreated, "msg_env_2", SECRET_NEXT))).status, 200)
+    assert.strictEqual((await handler(post(userCreated, "msg_env_3", SECRET_OTHER))).status, 401)
+    vi.stubEnv("CLERK_WEBHOOK_SIGNING_SECRET", undefined)
+    vi.stubEnv("CLERK_WEBHOOK_SECRET", undefined)
+    assert.throws(() => createWebhookHandler({ store: s.layer }), /no secret configured/)
+    assert.throws(() => createWebhookHandler({ store: s.layer, secret: process.env["CLERK_WEBHOOK_SIGNING_SECRET"] }), /no secret configured/)
+    await handler.dispose()
   })
 
   it("logs one JSON line on the console by default, without secret or payload", async () => {
