@@ -373,18 +373,21 @@ const decide = <R>(request: Request, endpoint: Endpoint, ingest: Ingester<R>, tr
     const verification = Signature.verify(endpoint.verifier, { id, timestamp, signature }, body.text, yield* Clock.currentTimeMillis)
     if (verification !== "verified") return reject(401, verification)
 
-    // 8. in-flight bound
+    // 8. in-flight bound, 9. ingest (the slot is taken and released atomically, even on interruption)
     const state = endpoint.state
-    const admitted = yield* Effect.sync(() => state.inFlight < endpoint.maxInFlight && ++state.inFlight > 0)
-    if (!admitted) return reject(503, "overloaded", { retryAfterSeconds: endpoint.retryAfterSeconds })
-
-    // 9. ingest
-    const run: IngestRun = yield* ingest({ svixId: id, body: body.text }).pipe(
-      Effect.map((result): IngestRun => ({ _tag: "Done", result })),
-      Effect.catchTag("StorageUnavailable", (e) => Effect.succeed<IngestRun>({ _tag: "Unavailable", operation: e.operation })),
-      Effect.timeoutOrElse({ duration: endpoint.ingestTimeout, orElse: () => Effect.succeed<IngestRun>({ _tag: "Timeout" }) }),
-      Effect.ensuring(Effect.sync(() => void state.inFlight--))
+    const run: IngestRun | "overloaded" = yield* Effect.acquireUseRelease(
+      Effect.sync(() => state.inFlight < endpoint.maxInFlight && ++state.inFlight > 0),
+      (admitted): Effect.Effect<IngestRun | "overloaded", never, R> =>
+        admitted
+          ? ingest({ svixId: id, body: body.text }).pipe(
+            Effect.map((result): IngestRun => ({ _tag: "Done", result })),
+            Effect.catchTag("StorageUnavailable", (e) => Effect.succeed<IngestRun>({ _tag: "Unavailable", operation: e.operation })),
+            Effect.timeoutOrElse({ duration: endpoint.ingestTimeout, orElse: () => Effect.succeed<IngestRun>({ _tag: "Timeout" }) })
+          )
+          : Effect.succeed("overloaded" as const),
+      (admitted) => (admitted ? Effect.sync(() => void state.inFlight--) : Effect.void)
     )
+    if (run === "overloaded") return reject(503, "overloaded", { retryAfterSeconds: endpoint.retryAfterSeconds })
     switch (run._tag) {
       case "Unavailable":
         return reject(503, "storage_unavailable", { retryAfterSeconds: endpoint.retryAfterSeconds, detail: run.operation })

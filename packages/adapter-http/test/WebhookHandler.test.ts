@@ -1,6 +1,6 @@
 import { SyncStore } from "@clerk-sync/core"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Redacted } from "effect"
+import { Effect, Fiber, Logger, Redacted, References } from "effect"
 import { TestClock } from "effect/testing"
 import { ClientAddress, Signature, WebhookHandler } from "../src/index.ts"
 import {
@@ -416,6 +416,38 @@ describe("WebhookHandler: logs", () => {
       for (const needle of [SECRET, SECRET.slice(6), SECRET_OTHER.slice(6), "John", "Doe", "img.clerk.com", "203.0.113.9"]) {
         assert.notInclude(text, needle)
       }
+    }))
+
+  it.effect("without a log option, the line goes to the Effect logger: level by status, fields as annotations", () =>
+    Effect.gen(function*() {
+      const t = yield* setup()
+      const seen: Array<{ level: string; message: unknown; annotations: Record<string, unknown> }> = []
+      const collector = Logger.make((o) =>
+        void seen.push({ level: o.logLevel, message: o.message, annotations: o.fiber.getRef(References.CurrentLogAnnotations) })
+      )
+      const endpoint = WebhookHandler.make({ secret: SECRET })
+      for (const request of [signed({ svixId: "msg_effect_log" }), signed({ secret: SECRET_OTHER }), signed({ method: "GET" })]) {
+        yield* WebhookHandler.handleWebhook(request, endpoint).pipe(
+          Effect.provideService(SyncStore.SyncStore, t.store),
+          Effect.provide(Logger.layer([collector]))
+        )
+      }
+      t.fault.mode = "fail"
+      yield* WebhookHandler.handleWebhook(signed(), endpoint).pipe(
+        Effect.provideService(SyncStore.SyncStore, t.store),
+        Effect.provide(Logger.layer([collector]))
+      )
+      assert.deepStrictEqual(seen.map((s) => s.level), ["Info", "Warn", "Warn", "Error"])
+      assert.deepStrictEqual(seen[0]?.annotations, {
+        method: "POST",
+        status: 200,
+        outcome: "processed",
+        svixId: "msg_effect_log",
+        eventType: "user.created",
+        durationMs: 0
+      })
+      assert.deepStrictEqual(seen[0]?.message, ["clerk-sync webhook"])
+      assert.strictEqual(seen[3]?.annotations["outcome"], "storage_unavailable")
     }))
 
   it.effect("logClientAddress adds the address", () =>
