@@ -9,3 +9,4 @@
 export * as Canonical from "./Canonical.ts"
 export * as Histories from "./Histories.ts"
 export { inOrderState, syncStoreContract, type ContractOptions } from "./StoreContract.ts"
+export { NotificationFactory, publisherContract, type PublisherContractOptions, type PublisherHarness, type PublisherSubscriber } from "./PublisherContract.ts"

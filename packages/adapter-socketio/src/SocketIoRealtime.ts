@@ -1,0 +1,273 @@
+/**
+ * Socket.IO realtime for clerk-sync: authenticated connections, rooms decided by the server from the
+ * database, a {@link Publisher} for the outbox relay, gap-free resume, and several server processes
+ * over the same Postgres.
+ *
+ * - **Who**: the client sends its Clerk session token (`auth.token`); it is verified without a
+ *   network call (`CLERK_JWT_KEY`) or through a JWKS URL. An admin credential grants `admin`.
+ *   Refusals are `connect_error`s with `data.code` (see {@link Auth.AuthErrorCode}).
+ * - **Rooms**: `user:<id>`, and `org:<id>` for each live membership, decided by the server; no client
+ *   event can change them. A membership created joins the user's sockets before it is delivered;
+ *   a membership ended, an organization or a user deleted, leaves right after, on every node.
+ * - **Order and resume**: each client receives its notifications once, in `seq` order. A client that
+ *   reconnects with `auth.lastSeq` first receives what it missed (from the outbox), then live ones;
+ *   beyond the retention window it is told to resync.
+ * - **Several nodes**: with `postgres: { pool }` (the `@socket.io/postgres-adapter`, no new
+ *   infrastructure), an event published on node A reaches clients on node B, exactly once.
+ *
+ * @example
+ * import { createServer } from "node:http"
+ * import { MemoryStore, Relay } from "@clerk-sync/core"
+ * import { SocketIoRealtime } from "@clerk-sync/adapter-socketio"
+ * const server = createServer()
+ * const store = await Effect.runPromise(MemoryStore.make)
+ * const realtime = SocketIoRealtime.attach(store, { httpServer: server, auth: { jwtKey: process.env.CLERK_JWT_KEY } })
+ * server.listen(3000)
+ * // the relay hands the outbox to realtime.publisher
+ *
+ * @since 0.1.0
+ */
+import type { Publisher as PublisherNs } from "@clerk-sync/core"
+import { type Notification, Publisher, SyncStore } from "@clerk-sync/core"
+import { createAdapter } from "@socket.io/postgres-adapter"
+import { Context, Effect, Layer, type Scope } from "effect"
+import type { Server as HttpServer } from "node:http"
+import type { Server as HttpsServer } from "node:https"
+import { randomUUID } from "node:crypto"
+import type pg from "pg"
+import { type ExtendedError, type Namespace, Server, type ServerOptions, type Socket } from "socket.io"
+import { Adapter } from "socket.io-adapter"
+import { AuthError, type Identity, makeVerifier, type Verifier, type VerifierOptions } from "./Auth.ts"
+import { Hub } from "./internal/Hub.ts"
+import { Session } from "./internal/Session.ts"
+import { BATCH, type Batch, NAMESPACE } from "./Protocol.ts"
+
+/** Cluster over Postgres: the `@socket.io/postgres-adapter` on this pool. @category models */
+export interface PostgresClusterOptions {
+  readonly pool: pg.Pool
+  /** Table for payloads too large for NOTIFY (created if missing; default `socket_io_attachments`). */
+  readonly tableName?: string
+  /** NOTIFY channel prefix (default `clerk-sync`). */
+  readonly channelPrefix?: string
+}
+
+/** @category models */
+export interface Options {
+  /** Attach to this Node HTTP(S) server: a Socket.IO server is created on it. */
+  readonly httpServer?: HttpServer | HttpsServer | undefined
+  /** Or use this Socket.IO server (yours: its own adapter, middleware and namespaces stay untouched). */
+  readonly io?: Server | undefined
+  /** Options of the Socket.IO server created on `httpServer` (`path`, `cors`, …). */
+  readonly serverOptions?: Partial<ServerOptions> | undefined
+  /** Several nodes on one Postgres (only when the server is created here; with `io`, set your adapter). */
+  readonly postgres?: PostgresClusterOptions | undefined
+  /** The namespace clients connect to (default `/clerk-sync`). */
+  readonly namespace?: string | undefined
+  /** How tokens are verified: options for {@link makeVerifier}, or a verifier of your own. */
+  readonly auth: VerifierOptions | Verifier
+  /** Notifications read from the outbox at a time (default 500). */
+  readonly readBatchSize?: number | undefined
+  /** Recent notifications each node keeps for handing catching-up clients over (default 10,000). */
+  readonly logSize?: number | undefined
+  /** How long an out-of-order batch from another node waits for the missing one (ms, default 50). */
+  readonly reorderWindowMs?: number | undefined
+  /** Safety-net read of the outbox, in case a message between nodes was lost (ms, default 2,000; 0: off). */
+  readonly pollIntervalMs?: number | undefined
+  /** Pause a replay while a slow client has this many packets waiting (default 1,000). */
+  readonly maxBufferedPackets?: number | undefined
+  /** The last `seq` already in the outbox at start (default: found by reading the outbox). */
+  readonly head?: (() => Promise<number>) | undefined
+  /**
+   * Clerk org ids a user is a live member of now (default: the store's `listUserOrganizations`). For
+   * tests and for apps that narrow who hears an organization.
+   */
+  readonly organizationsOf?: ((clerkUserId: string) => Promise<ReadonlyArray<string>>) | undefined
+  readonly onError?: ((message: string, error: unknown) => void) | undefined
+}
+
+/** @category models */
+export interface SocketIoRealtime {
+  readonly io: Server
+  readonly namespace: Namespace
+  /** The publisher to give the outbox relay. */
+  readonly publisher: PublisherNs.PublisherShape
+  /** Promise form of `publisher.publish`. */
+  readonly publish: (notifications: ReadonlyArray<Notification.Stored>) => Promise<void>
+  /** Resolves when the node knows the outbox's head (connections wait for it anyway). */
+  readonly ready: Promise<void>
+  /** The last `seq` this node has delivered (every one up to it). */
+  readonly head: () => number
+  /** Reads the outbox past the head now, without waiting for the next poll. */
+  readonly catchUp: () => Promise<void>
+  /** Disconnects the clients; closes the Socket.IO server when it was created here (not the HTTP server). */
+  readonly close: () => Promise<void>
+}
+
+const parseLastSeq = (value: unknown): number | null => {
+  const n = typeof value === "string" && value.trim() !== "" ? Number(value) : value
+  return typeof n === "number" && Number.isSafeInteger(n) && n >= 0 ? n : null
+}
+
+const bearer = (header: unknown): string | null =>
+  typeof header === "string" && header.toLowerCase().startsWith("bearer ") ? header.slice(7).trim() : null
+
+const refuse = (error: AuthError): ExtendedError => {
+  const err = new Error(error.message) as ExtendedError
+  err.data = { code: error.code }
+  return err
+}
+
+const defaultOnError = (message: string, error: unknown) => {
+  console.warn(`[clerk-sync socket.io] ${message}:`, error instanceof Error ? error.message : error)
+}
+
+/**
+ * Attaches clerk-sync realtime to an HTTP server or a Socket.IO server, over a store.
+ *
+ * @category constructors
+ */
+export const attach = (store: SyncStore.SyncStoreShape, options: Options): SocketIoRealtime => {
+  if (!options.io && !options.httpServer) throw new Error("clerk-sync socket.io: give httpServer or io")
+  const onError = options.onError ?? defaultOnError
+  const owned = options.io === undefined
+  let setup: Promise<unknown> = Promise.resolve()
+  const io = options.io ?? new Server(options.httpServer, { ...options.serverOptions })
+  if (owned && options.postgres) {
+    const table = options.postgres.tableName ?? "socket_io_attachments"
+    setup = options.postgres.pool.query(
+      `CREATE TABLE IF NOT EXISTS ${table} (id bigserial UNIQUE, created_at timestamptz DEFAULT NOW(), payload bytea)`
+    )
+    io.adapter(createAdapter(options.postgres.pool, {
+      tableName: table,
+      channelPrefix: options.postgres.channelPrefix ?? "clerk-sync",
+      errorHandler: (error) => onError("postgres adapter", error)
+    }))
+  }
+  const nsp = io.of(options.namespace ?? NAMESPACE)
+  const verify: Verifier = typeof options.auth === "function" ? options.auth : makeVerifier(options.auth)
+  const readBatchSize = options.readBatchSize ?? 500
+  const hub = new Hub({
+    nsp,
+    store,
+    logSize: options.logSize ?? 10_000,
+    reorderWindowMs: options.reorderWindowMs ?? 50,
+    pollIntervalMs: options.pollIntervalMs ?? 2_000,
+    readBatchSize,
+    head: options.head,
+    onError
+  })
+  const ready = Promise.all([hub.ready, setup.catch((error) => onError("could not create the attachments table", error))])
+    .then(() => undefined)
+
+  nsp.use((socket, next) => {
+    const auth = (socket.handshake.auth ?? {}) as { readonly token?: unknown; readonly lastSeq?: unknown }
+    const token = typeof auth.token === "string" ? auth.token : bearer(socket.handshake.headers.authorization)
+    verify(token)
+      .then(async (identity: Identity) => {
+        if (identity.kind === "user") {
+          const user = await Effect.runPromise(store.findUser(identity.userId)).catch(() => {
+            throw new AuthError("auth_unavailable", "the server cannot reach its database; try again")
+          })
+          if (user._tag === "Some" && user.value.deletedAt !== null) {
+            throw new AuthError("user_deleted", "this user was deleted")
+          }
+        }
+        socket.data.identity = identity
+        socket.data.lastSeq = parseLastSeq(auth.lastSeq)
+        next()
+      })
+      .catch((error: unknown) =>
+        next(refuse(error instanceof AuthError ? error : new AuthError("invalid_token", "the session token is not accepted")))
+      )
+  })
+
+  nsp.on("connection", (socket: Socket) => {
+    const session = new Session({
+      socket,
+      identity: socket.data.identity as Identity,
+      lastSeq: socket.data.lastSeq as number | null,
+      hub,
+      store,
+      readBatchSize,
+      organizationsOf: options.organizationsOf,
+      maxBufferedPackets: options.maxBufferedPackets ?? 1_000
+    })
+    socket.on("disconnect", () => session.close())
+    session.start().catch((error) => {
+      onError("could not start a session", error)
+      socket.disconnect(true)
+    })
+  })
+
+  const clustered = !(nsp.adapter instanceof Adapter && nsp.adapter.constructor === Adapter)
+  ;(nsp as unknown as { on: (event: string, f: (batch: Batch) => void) => void }).on(BATCH, (batch) => {
+    void hub.receive(batch)
+  })
+
+  const id = randomUUID()
+  let prev: number | null = null
+  const publish = async (items: ReadonlyArray<Notification.Stored>): Promise<void> => {
+    if (items.length === 0) return
+    const batch: Batch = { from: id, prev, items }
+    prev = items[items.length - 1]!.seq
+    if (clustered) nsp.serverSideEmit(BATCH, batch)
+    await hub.receive(batch)
+  }
+
+  const publisher: PublisherNs.PublisherShape = {
+    name: "socket.io",
+    publish: (items) =>
+      Effect.tryPromise({
+        try: () => publish(items),
+        catch: (cause) => new Publisher.PublishError({ publisher: "socket.io", cause })
+      })
+  }
+
+  const close = async () => {
+    hub.close()
+    nsp.disconnectSockets(true)
+    if (owned) {
+      await io.of("/").adapter.close()
+      await nsp.adapter.close()
+      io.engine.close()
+    }
+  }
+
+  return { io, namespace: nsp, publisher, publish, ready, head: () => hub.head, catchUp: () => hub.catchUp(), close }
+}
+
+/**
+ * The node's realtime, as a service (the {@link Publisher} service is provided beside it).
+ *
+ * @category services
+ */
+export class SocketIo extends Context.Service<SocketIo, SocketIoRealtime>()("@clerk-sync/adapter-socketio/SocketIo") {}
+
+/**
+ * Attaches within a scope (closed with it), over the {@link SyncStore} in context.
+ *
+ * @category constructors
+ */
+export const make = (options: Options): Effect.Effect<SocketIoRealtime, never, SyncStore.SyncStore | Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.gen(function*() {
+      const store = yield* SyncStore.SyncStore
+      return attach(store, options)
+    }),
+    (realtime) => Effect.promise(() => realtime.close())
+  )
+
+/**
+ * Layer: the {@link SocketIo} service and the core's {@link Publisher}, over the store in context.
+ *
+ * @example
+ * const RealtimeLive = SocketIoRealtime.layer({ httpServer, auth: { jwtKey, adminToken } })
+ * // Relay.run({ wakeup }) then publishes through it
+ *
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<SocketIo | Publisher.Publisher, never, SyncStore.SyncStore> =>
+  Layer.effectContext(
+    Effect.map(make(options), (realtime) =>
+      Context.make(SocketIo, realtime).pipe(Context.add(Publisher.Publisher, realtime.publisher)))
+  )

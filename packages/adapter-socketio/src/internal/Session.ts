@@ -1,0 +1,203 @@
+/**
+ * One connection, from its handshake to the live stream: decide its rooms, replay what it missed
+ * from the outbox in `seq` order, then hand it over to the node's live dispatch without a gap and
+ * without a repeat.
+ *
+ * The handover is the delicate part. The socket joins no room while it catches up, so the live
+ * dispatch cannot reach it early (out of order). When the outbox has nothing more for it:
+ * - if the node already dispatched past the socket's cursor, the node's recent log gives the tail
+ *   (synchronously: nothing can be dispatched in between), then the socket joins its rooms;
+ * - if the socket is ahead of the node (the outbox held notifications the node has not dispatched
+ *   yet), it waits, and joins its rooms right before the node dispatches the first one after its
+ *   cursor.
+ *
+ * @internal
+ */
+import { Notification, Projection, type SyncStore } from "@clerk-sync/core"
+import { Effect, Option } from "effect"
+import type { Socket } from "socket.io"
+import type { Identity } from "../Auth.ts"
+import { type Hello, HELLO, READY, type Ready, type Snapshot, type SnapshotOrganization, VERSION } from "../Protocol.ts"
+import { ADMIN, orgRoom, RoomSet, rewind, userRoom } from "../Rooms.ts"
+import { closeDeleted, type Hub, type Waiter } from "./Hub.ts"
+
+const run = <A, E>(effect: Effect.Effect<A, E>): Promise<A> => Effect.runPromise(effect)
+
+export interface SessionOptions {
+  readonly socket: Socket
+  readonly identity: Identity
+  readonly lastSeq: number | null
+  readonly hub: Hub
+  readonly store: SyncStore.SyncStoreShape
+  readonly readBatchSize: number
+  /** Clerk org ids the user is a live member of now (default: the store's `listUserOrganizations`). */
+  readonly organizationsOf?: ((clerkUserId: string) => Promise<ReadonlyArray<string>>) | undefined
+  /** Pause the replay while this many packets wait to be written to a slow client. */
+  readonly maxBufferedPackets: number
+}
+
+/** Resolves when the socket's transport has room again (or is closed). */
+const drained = (socket: Socket, max: number): Promise<void> => {
+  const conn = socket.conn as unknown as {
+    readonly writeBuffer: ReadonlyArray<unknown>
+    once: (event: string, f: () => void) => void
+  }
+  if (conn.writeBuffer.length < max || socket.disconnected) return Promise.resolve()
+  return new Promise((resolve) => {
+    conn.once("drain", resolve)
+    conn.once("close", resolve)
+  })
+}
+
+export class Session implements Waiter {
+  readonly #o: SessionOptions
+  #cursor = 0
+  #rooms: RoomSet
+  #closed = false
+
+  constructor(options: SessionOptions) {
+    this.#o = options
+    this.#rooms = new RoomSet(null, [])
+  }
+
+  get cursor(): number {
+    return this.#cursor
+  }
+
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  close(): void {
+    this.#closed = true
+    this.#o.hub.unwait(this)
+  }
+
+  /** Joins the rooms: from now on the node's live dispatch delivers to this socket. */
+  activate(): void {
+    if (this.#closed) return
+    this.#o.socket.join(this.#rooms.rooms as Array<string>)
+  }
+
+  async start(): Promise<void> {
+    const { hub, identity, store } = this.#o
+    await hub.ready
+    const head = hub.head
+    let cursor = head
+    let resync = false
+    if (this.#o.lastSeq !== null) {
+      const floor = await run(store.outboxFloor)
+      if (this.#o.lastSeq < floor - 1) resync = true
+      else cursor = this.#o.lastSeq
+    }
+    if (identity.kind === "admin") {
+      this.#rooms = new RoomSet(null, [ADMIN])
+    } else {
+      const user = identity.userId
+      // Read the state first, then the user's notifications after the cursor: a change committed in
+      // between is then in the notifications, which decide for the organizations they concern.
+      const current = await this.#currentOrganizations(user)
+      const own = await this.#readAll(cursor, [userRoom(user)])
+      this.#rooms = new RoomSet(user, [userRoom(user), ...rewind(user, current.map(orgRoom), own)])
+    }
+    this.#cursor = cursor
+    if (this.#closed) return
+    const hello: Hello = {
+      version: VERSION,
+      identity: identity.kind === "admin" ? { kind: "admin" } : { kind: "user", userId: identity.userId },
+      seq: cursor,
+      resync
+    }
+    this.#o.socket.emit(HELLO, hello)
+    while (!this.#closed) {
+      await this.#replay()
+      if (this.#closed || this.#rooms.evicted) return
+      const snapshot = await this.#snapshot()
+      if (this.#closed) return
+      if (this.#handOver(snapshot)) return
+    }
+  }
+
+  /** Sends what the outbox holds for this socket after its cursor, following room changes. */
+  async #replay(): Promise<void> {
+    const { socket, store, readBatchSize } = this.#o
+    while (!this.#closed) {
+      const rows = await run(store.readOutbox(this.#cursor, this.#rooms.rooms, readBatchSize))
+      if (this.#closed) return
+      let changed = false
+      for (const n of rows) {
+        if (!this.#deliver(n)) continue
+        if (this.#rooms.evicted) return closeDeleted(socket)
+        // The rooms changed: what follows must be read again with the new ones.
+        changed = true
+        break
+      }
+      if (!changed && rows.length < readBatchSize) return
+      await drained(socket, this.#o.maxBufferedPackets)
+    }
+  }
+
+  /** Applies one notification to this socket: delivers it if entitled. Returns whether the rooms changed. */
+  #deliver(n: Notification.Stored): boolean {
+    const { deliver, changed } = this.#rooms.apply(n)
+    if (deliver) this.#o.socket.emit(n.payload.name, Notification.toDelivered(n))
+    this.#cursor = n.seq
+    return changed
+  }
+
+  /**
+   * Synchronously: says READY, then either delivers the node's tail and joins the rooms, or waits for
+   * the node to catch up with this socket. Returns false when the node's log no longer covers the gap
+   * (the replay must go on).
+   */
+  #handOver(snapshot: Snapshot | null): boolean {
+    const { hub, socket } = this.#o
+    if (this.#cursor < hub.head && !hub.covers(this.#cursor)) return false
+    const ready: Ready = { seq: this.#cursor, snapshot }
+    socket.emit(READY, ready)
+    if (this.#cursor < hub.head) {
+      for (const n of hub.logAfter(this.#cursor)) {
+        this.#deliver(n)
+        if (this.#rooms.evicted) {
+          closeDeleted(socket)
+          return true
+        }
+      }
+    }
+    if (this.#cursor === hub.head) this.activate()
+    else hub.wait(this)
+    return true
+  }
+
+  async #readAll(after: number, rooms: ReadonlyArray<string>): Promise<ReadonlyArray<Notification.Stored>> {
+    const all: Array<Notification.Stored> = []
+    let cursor = after
+    while (true) {
+      const rows = await run(this.#o.store.readOutbox(cursor, rooms, this.#o.readBatchSize))
+      all.push(...rows)
+      if (rows.length < this.#o.readBatchSize) return all
+      cursor = rows[rows.length - 1]!.seq
+    }
+  }
+
+  async #currentOrganizations(clerkUserId: string): Promise<ReadonlyArray<string>> {
+    if (this.#o.organizationsOf) return this.#o.organizationsOf(clerkUserId)
+    const rows = await run(this.#o.store.listUserOrganizations(clerkUserId))
+    return rows.map((r) => r.organization.clerkOrgId)
+  }
+
+  async #snapshot(): Promise<Snapshot | null> {
+    const { identity, store } = this.#o
+    if (identity.kind !== "user") return null
+    const [user, rows] = await Promise.all([
+      run(store.findUser(identity.userId)),
+      run(store.listUserOrganizations(identity.userId))
+    ])
+    if (Option.isNone(user)) return { user: null, organizations: [] }
+    const organizations: Array<SnapshotOrganization> = rows.map((r) => ({
+      organization: Projection.organizationView(r.organization),
+      membership: Projection.membershipView(r.membership, user.value, r.organization)
+    }))
+    return { user: Projection.privateUser(user.value), organizations }
+  }
+}
