@@ -66,11 +66,14 @@ export const consoleLog = (line: WebhookHandler.LogLine): void => {
   else console.info(text)
 }
 
+/**
+ * A rejected ingest: the store's own `StorageUnavailable`, or anything else the store layer threw
+ * (e.g. it could not be built: no database). Either way the delivery was not recorded and a Svix
+ * retry is the cure, so both answer 503.
+ */
 const asUnavailable = (error: unknown): SyncStore.StorageUnavailable =>
-  error instanceof SyncStore.StorageUnavailable ||
-    (typeof error === "object" && error !== null && "_tag" in error && error._tag === "StorageUnavailable" &&
-      "operation" in error && typeof error.operation === "string")
-    ? new SyncStore.StorageUnavailable({ operation: (error as { operation: string }).operation, cause: error })
+  error instanceof SyncStore.StorageUnavailable
+    ? error
     : new SyncStore.StorageUnavailable({ operation: "ingest", cause: error })
 
 /**
