@@ -41,6 +41,13 @@ export interface ClerkSync<E = never> {
   readonly getUserOrganizations: (session: AuthHelpers.SessionIds) => Promise<ReadonlyArray<OrganizationMembership>>
   /** The runtime behind the functions, to run your own Effect programs against the same store. */
   readonly runtime: ManagedRuntime.ManagedRuntime<SyncStore, E>
+  /** The planner settings this instance applies. */
+  readonly settings: Settings
+  /**
+   * Runs an Effect program against the store with this instance's planner settings (what the other
+   * functions do). Pass an `AbortSignal` to interrupt it.
+   */
+  readonly run: <A, X>(effect: Effect.Effect<A, X, SyncStore>, options?: { readonly signal?: AbortSignal }) => Promise<A>
   /** Releases the store (closes pools). */
   readonly dispose: () => Promise<void>
 }
@@ -53,8 +60,8 @@ export interface ClerkSync<E = never> {
 export const make = <E>(store: Layer.Layer<SyncStore, E>, options: Options = {}): ClerkSync<E> => {
   const runtime = ManagedRuntime.make(store)
   const settings: Settings = { ...defaultSettings, ...options.planner }
-  const run = <A, X>(effect: Effect.Effect<A, X, SyncStore>): Promise<A> =>
-    runtime.runPromise(Effect.provideService(effect, Ingest.PlannerSettings, settings))
+  const run = <A, X>(effect: Effect.Effect<A, X, SyncStore>, runOptions?: { readonly signal?: AbortSignal }): Promise<A> =>
+    runtime.runPromise(Effect.provideService(effect, Ingest.PlannerSettings, settings), runOptions)
   return {
     ingest: (delivery) => run(Ingest.ingest(delivery)),
     reprocess: (o) => run(Ingest.reprocess(o)),
@@ -64,6 +71,8 @@ export const make = <E>(store: Layer.Layer<SyncStore, E>, options: Options = {})
     requireAuthContext: (s, r) => run(AuthHelpers.requireAuthContext(s, r)),
     getUserOrganizations: (s) => run(AuthHelpers.getUserOrganizations(s)),
     runtime,
+    settings,
+    run,
     dispose: () => runtime.dispose()
   }
 }
