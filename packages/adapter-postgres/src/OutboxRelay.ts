@@ -1,12 +1,12 @@
 /**
  * Primitives for the outbox relay: a wake-up signal and a leadership lock.
  *
- * - **Wake-up.** Every ingest that writes notifications also runs `pg_notify(<schema>_outbox)` in
- *   its transaction, so the signal arrives exactly when the rows become visible. A dedicated
- *   connection `LISTEN`s; {@link OutboxRelayShape.wakeup} completes at the next notification, or
- *   after `pollInterval` at the latest (a missed signal costs latency, never a notification).
- *   Signals that arrive while nobody waits are coalesced into one: a burst of a thousand commits
- *   wakes the relay once or twice, never a thousand times.
+ * - **Wake-up.** After an ingest that wrote notifications commits, the store wakes the relay of
+ *   its own process directly and sends `pg_notify('<schema>_outbox')` for the others, which
+ *   `LISTEN` on a dedicated connection. {@link OutboxRelayShape.wakeup} completes at the next
+ *   signal, or after `pollInterval` at the latest (a lost signal costs latency, never a
+ *   notification). Signals are coalesced: a burst of a thousand commits sends a couple of
+ *   NOTIFYs and wakes the relay once or twice, never a thousand times.
  * - **Leadership.** At most one relay runs across processes: {@link OutboxRelayShape.asLeader}
  *   holds a session advisory lock (`pg_try_advisory_lock`) on a dedicated connection while it
  *   runs the relay. When the holder dies its connection closes, the server releases the lock, and
@@ -29,6 +29,7 @@
  */
 import { Relay } from "@clerk-sync/core"
 import { Context, type Duration, Effect, Queue, type Scope, Semaphore } from "effect"
+import { sql } from "kysely"
 import pg from "pg"
 import type { Database } from "./internal/database.ts"
 
@@ -102,7 +103,24 @@ const wakeupOf = (queue: Queue.Queue<void>, pollInterval: Duration.Input): Effec
   Effect.asVoid(Effect.timeoutOrElse(Queue.take(queue), { duration: pollInterval, orElse: () => Effect.void }))
 
 /**
+ * The relay primitives, and `committed`: what the store calls after a transaction that wrote
+ * notifications has committed.
+ *
+ * @internal
+ */
+export interface Signals {
+  readonly relay: OutboxRelayShape
+  readonly committed: () => void
+}
+
+/**
  * The relay primitives on a server: dedicated `pg` connections (not from the pool).
+ *
+ * The NOTIFY is sent after the commit, not inside the ingest transaction: a transaction that
+ * notifies holds Postgres's global notification lock from its pre-commit through its WAL flush,
+ * which would serialize every ingest's commit. After the commit, one NOTIFY is in flight at a
+ * time and any number of commits meanwhile make one more: a burst costs two NOTIFYs. A NOTIFY
+ * lost to a crash right after the commit costs latency (the fallback poll), never a notification.
  *
  * @internal
  */
@@ -110,8 +128,9 @@ export const makePg = (
   db: Database,
   config: pg.ClientConfig,
   options: RelayOptions = {}
-): Effect.Effect<OutboxRelayShape, never, Scope.Scope> =>
+): Effect.Effect<Signals, never, Scope.Scope> =>
   Effect.gen(function*() {
+    const scope = yield* Effect.scope
     const pollInterval = options.pollInterval ?? "5 seconds"
     const retryInterval = options.leaderRetryInterval ?? "2 seconds"
     const heartbeat = options.heartbeatInterval ?? "5 seconds"
@@ -119,70 +138,86 @@ export const makePg = (
     const signals = yield* Queue.sliding<void>(1)
     const signal = () => void Queue.offerUnsafe(signals, undefined)
 
+    const toNotify = yield* Queue.sliding<void>(1)
+    yield* Effect.forkScoped(Effect.forever(Effect.andThen(
+      Queue.take(toNotify),
+      Effect.ignore(db.run((k) => sql`SELECT pg_notify(${db.channel}, '')`.execute(k)))
+    )))
+
     // The listener: (re)connects forever; after each (re)connection it signals once, since
-    // notifications sent while it was away are lost.
-    const listen = Effect.gen(function*() {
-      const client = yield* connect(config)
-      yield* Effect.gen(function*() {
-        client.on("notification", signal)
-        yield* Effect.tryPromise(() => client.query(`LISTEN "${db.channel}"`))
-        signal()
-        yield* closed(client)
-      }).pipe(Effect.ensuring(end(client)))
-    }).pipe(
+    // notifications sent while it was away are lost. Started by the first `wakeup`: processes
+    // that never relay hold no listening connection.
+    const listen = Effect.acquireUseRelease(
+      connect(config),
+      (client) =>
+        Effect.gen(function*() {
+          client.on("notification", signal)
+          yield* Effect.tryPromise(() => client.query(`LISTEN "${db.channel}"`))
+          signal()
+          yield* closed(client)
+        }),
+      end
+    ).pipe(
       Effect.ignore,
       Effect.andThen(Effect.sleep("1 second")),
       Effect.forever
     )
-    yield* Effect.forkScoped(listen)
+    let listening = false
+    const startListening = Effect.suspend(() => {
+      if (listening) return Effect.void
+      listening = true
+      return Effect.asVoid(Effect.forkIn(listen, scope))
+    })
 
     const asLeader = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
       // One attempt: undefined when someone else leads (or the database is unreachable).
-      const attempt: Effect.Effect<{ readonly done: A } | undefined, E, R> = Effect.gen(function*() {
-        const client = yield* Effect.option(connect(config))
-        if (client._tag === "None") return undefined
-        const c = client.value
-        return yield* Effect.gen(function*() {
-          const got = yield* Effect.option(Effect.tryPromise(() =>
-            c.query<{ ok: boolean }>("SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok", [lockKey(db.schema)])
-          ))
-          if (got._tag === "None" || got.value.rows[0]?.ok !== true) return undefined
-          // Leadership ends when the connection does: its events tell at once, a heartbeat tells
-          // when the network silently dropped it.
-          const beat = Effect.andThen(Effect.sleep(heartbeat), Effect.tryPromise(() => c.query("SELECT 1")))
-          const lost = Effect.raceFirst(closed(c), Effect.ignore(Effect.forever(beat)))
-          return yield* Effect.raceFirst(Effect.map(effect, (done) => ({ done })), Effect.as(lost, undefined))
-        }).pipe(Effect.ensuring(end(c)))
-      })
+      const attempt: Effect.Effect<{ readonly done: A } | undefined, E, R> = Effect.acquireUseRelease(
+        Effect.option(connect(config)),
+        (client) =>
+          Effect.gen(function*() {
+            if (client._tag === "None") return undefined
+            const c = client.value
+            const got = yield* Effect.option(Effect.tryPromise(() =>
+              c.query<{ ok: boolean }>("SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok", [lockKey(db.schema)])
+            ))
+            if (got._tag === "None" || got.value.rows[0]?.ok !== true) return undefined
+            // Leadership ends when the connection does: its events tell at once, a heartbeat tells
+            // when the network silently dropped it.
+            const beat = Effect.andThen(Effect.sleep(heartbeat), Effect.tryPromise(() => c.query("SELECT 1")))
+            const lost = Effect.raceFirst(closed(c), Effect.ignore(Effect.forever(beat)))
+            return yield* Effect.raceFirst(Effect.map(effect, (done) => ({ done })), Effect.as(lost, undefined))
+          }),
+        (client) => (client._tag === "Some" ? end(client.value) : Effect.void)
+      )
       const loop: Effect.Effect<A, E, R> = Effect.flatMap(attempt, (outcome) =>
         outcome === undefined ? Effect.andThen(Effect.sleep(retryInterval), loop) : Effect.succeed(outcome.done))
       return loop
     }
 
-    return { wakeup: wakeupOf(signals, pollInterval), asLeader }
+    return {
+      relay: { wakeup: Effect.andThen(startListening, wakeupOf(signals, pollInterval)), asLeader },
+      committed: () => {
+        signal()
+        Queue.offerUnsafe(toNotify, undefined)
+      }
+    }
   })
 
-/** The smallest part of a PGlite instance the signals need. @internal */
-export interface PGliteListen {
-  readonly listen: (channel: string, callback: (payload: string) => void) => Promise<unknown>
-}
-
 /**
- * The relay primitives on PGlite: its own `listen`, and an in-process leadership lock.
+ * The relay primitives on PGlite. One process owns a PGlite database, so commits signal the relay
+ * directly (no NOTIFY), and the leadership is an in-process lock.
  *
  * @internal
  */
-export const makePGlite = (db: Database, pglite: PGliteListen, options: RelayOptions = {}): Effect.Effect<OutboxRelayShape, never, Scope.Scope> =>
+export const makePGlite = (options: RelayOptions = {}): Effect.Effect<Signals> =>
   Effect.gen(function*() {
     const signals = yield* Queue.sliding<void>(1)
-    const unlisten = yield* db.exclusive(Effect.promise(() => pglite.listen(db.channel, () => void Queue.offerUnsafe(signals, undefined))))
-    yield* Effect.addFinalizer(() =>
-      typeof unlisten === "function" ? db.exclusive(Effect.promise(() => Promise.resolve(unlisten()).catch(() => undefined))) : Effect.void
-    )
-    Queue.offerUnsafe(signals, undefined)
     const leader = yield* Semaphore.make(1)
     return {
-      wakeup: wakeupOf(signals, options.pollInterval ?? "5 seconds"),
-      asLeader: (effect) => Semaphore.withPermit(leader, effect)
+      relay: {
+        wakeup: wakeupOf(signals, options.pollInterval ?? "5 seconds"),
+        asLeader: (effect) => Semaphore.withPermit(leader, effect)
+      },
+      committed: () => void Queue.offerUnsafe(signals, undefined)
     }
   })

@@ -28,12 +28,12 @@ import { Kysely, PGliteDialect, PostgresDialect } from "kysely"
 import { mkdirSync } from "node:fs"
 import { resolve } from "node:path"
 import pg from "pg"
-import * as Database from "./internal/database.ts"
+import * as Db from "./internal/database.ts"
 import type * as GroupCommit from "./internal/groupCommit.ts"
 import * as Store from "./internal/store.ts"
 import { schemaName } from "./internal/text.ts"
 import { migrate, type MigrationError } from "./Migrations.ts"
-import { makePg, makePGlite, OutboxRelay, type OutboxRelayShape, type RelayOptions } from "./OutboxRelay.ts"
+import { makePg, makePGlite, OutboxRelay, type RelayOptions, type Signals } from "./OutboxRelay.ts"
 
 /** The default schema. @category constants */
 export const DEFAULT_SCHEMA = "clerk_sync"
@@ -79,33 +79,63 @@ export interface PGliteOptions extends Options {
   readonly pglite?: PGlite
 }
 
-/** Either store layer: the port, and the relay primitives. @category models */
-export type StoreLayer<E = never> = Layer.Layer<SyncStore.SyncStore | OutboxRelay, SyncStore.StorageUnavailable | MigrationError | E>
+/** @category models */
+export interface DatabaseShape {
+  readonly kysely: Kysely<any>
+  /** The schema of clerk-sync's tables (put the app's own tables beside them, or elsewhere). */
+  readonly schema: string
+  readonly dialect: "pg" | "pglite"
+  /**
+   * Runs queries of your own. Use it rather than `kysely` directly: on PGlite (one connection) it
+   * waits for the store's transaction in progress; failures are `StorageUnavailable`, sanitized.
+   */
+  readonly run: <A>(f: (db: Kysely<any>) => Promise<A>) => Effect.Effect<A, SyncStore.StorageUnavailable>
+}
+
+/**
+ * The store's database, for the app's own tables and queries beside the synced ones.
+ *
+ * @example
+ * const db = yield* PostgresStore.Database
+ * const rows = yield* db.run((k) => k.withSchema(db.schema).selectFrom("users").selectAll().where("email", "=", email).execute())
+ *
+ * @category services
+ */
+export class Database extends Context.Service<Database, DatabaseShape>()("@clerk-sync/adapter-postgres/Database") {}
+
+/** Either store layer: the port, the relay primitives and the database. @category models */
+export type StoreLayer<E = never> = Layer.Layer<SyncStore.SyncStore | OutboxRelay | Database, SyncStore.StorageUnavailable | MigrationError | E>
 
 const groupCommitOf = (options: Options): false | GroupCommit.Options =>
   options.groupCommit === false ? false : options.groupCommit === true || options.groupCommit === undefined ? {} : options.groupCommit
 
 const services = (
-  db: Database.Database,
+  db: Db.Database,
   options: Options,
-  makeRelay: Effect.Effect<OutboxRelayShape, never, Scope.Scope>
-): Effect.Effect<Context.Context<SyncStore.SyncStore | OutboxRelay>, SyncStore.StorageUnavailable | MigrationError, Scope.Scope> =>
+  makeSignals: Effect.Effect<Signals, never, Scope.Scope>
+): Effect.Effect<Context.Context<SyncStore.SyncStore | OutboxRelay | Database>, SyncStore.StorageUnavailable | MigrationError, Scope.Scope> =>
   Effect.gen(function*() {
     if (options.migrate !== false) yield* migrate(db.kysely, db.schema)
     const groupCommit = groupCommitOf(options)
-    const store = yield* Store.make(db, groupCommit === false ? {} : { groupCommit })
-    const relay = yield* makeRelay
-    return Context.make(SyncStore.SyncStore, store).pipe(Context.add(OutboxRelay, relay))
+    const signals = yield* makeSignals
+    const store = yield* Store.make(db, { committed: signals.committed, ...(groupCommit === false ? {} : { groupCommit }) })
+    const database = Database.of({
+      kysely: db.kysely,
+      schema: db.schema,
+      dialect: db.dialect,
+      run: (f) => Effect.mapError(db.run(f), (cause) => new SyncStore.StorageUnavailable({ operation: "query", cause }))
+    })
+    return Context.make(SyncStore.SyncStore, store).pipe(Context.add(OutboxRelay, signals.relay), Context.add(Database, database))
   })
 
 /**
- * The store on a PostgreSQL server.
+ * The store on a PostgreSQL server. Throws at once on an invalid schema name.
  *
  * @category layers
  */
-export const layerPg = (options: PgOptions): StoreLayer =>
-  Layer.effectContext(Effect.gen(function*() {
-    const schema = schemaName(options.schema ?? DEFAULT_SCHEMA)
+export const layerPg = (options: PgOptions): StoreLayer => {
+  const schema = schemaName(options.schema ?? DEFAULT_SCHEMA)
+  return Layer.effectContext(Effect.gen(function*() {
     const owned = options.pool === undefined
     const connectionString = options.connectionString === undefined
       ? undefined
@@ -131,19 +161,20 @@ export const layerPg = (options: PgOptions): StoreLayer =>
       (p) => (owned ? Effect.promise(() => p.end().catch(() => undefined)) : Effect.void)
     )
     const kysely = new Kysely<any>({ dialect: new PostgresDialect({ pool }) })
-    const db = Database.make(kysely, "pg", schema)
+    const db = Db.make(kysely, "pg", schema)
     const clientConfig: pg.ClientConfig = owned ? { connectionString: connectionString! } : (pool as unknown as { options: pg.ClientConfig }).options
     return yield* services(db, options, makePg(db, clientConfig, options.relay))
   }))
+}
 
 /**
  * The store on PGlite: Postgres in-process, no server. One process owns a data directory.
  *
  * @category layers
  */
-export const layerPGlite = (options: PGliteOptions = {}): StoreLayer =>
-  Layer.effectContext(Effect.gen(function*() {
-    const schema = schemaName(options.schema ?? DEFAULT_SCHEMA)
+export const layerPGlite = (options: PGliteOptions = {}): StoreLayer => {
+  const schema = schemaName(options.schema ?? DEFAULT_SCHEMA)
+  return Layer.effectContext(Effect.gen(function*() {
     const pglite = options.pglite ?? (yield* Effect.acquireRelease(
       Effect.tryPromise({
         try: () => {
@@ -151,15 +182,16 @@ export const layerPGlite = (options: PGliteOptions = {}): StoreLayer =>
           if (dir !== undefined) mkdirSync(dir, { recursive: true })
           return PGlite.create(dir)
         },
-        catch: (cause) => new SyncStore.StorageUnavailable({ operation: "open PGlite", cause: Database.toDbError(cause) })
+        catch: (cause) => new SyncStore.StorageUnavailable({ operation: "open PGlite", cause: Db.toDbError(cause) })
       }),
       (p) => Effect.promise(() => p.close().catch(() => undefined))
     ))
     // Kysely would close the instance on destroy; the instance is closed above (or is the caller's).
     const kysely = new Kysely<any>({ dialect: new PGliteDialect({ pglite }) })
-    const db = Database.make(kysely, "pglite", schema)
-    return yield* services(db, options, makePGlite(db, pglite, options.relay))
+    const db = Db.make(kysely, "pglite", schema)
+    return yield* services(db, options, makePGlite(options.relay))
   }))
+}
 
 /**
  * The store from the environment: `DATABASE_URL` set, a server ({@link layerPg}); unset, PGlite

@@ -170,7 +170,7 @@ const lastBy = <A>(rows: ReadonlyArray<A>, key: (a: A) => string): ReadonlyArray
 }
 
 /** Writes a plan's rows and notifications in one statement; returns how many notifications. */
-const writePlan = (t: Tables, channel: string, tx: Transaction, plan: Plan.Plan, now: number): Effect.Effect<number, DbError> => {
+const writePlan = (t: Tables, tx: Transaction, plan: Plan.Plan, now: number): Effect.Effect<number, DbError> => {
   const users = lastBy(plan.users, (u: Domain.UserRow) => u.clerkUserId)
   const organizations = lastBy(plan.organizations, (o: Domain.OrganizationRow) => o.clerkOrgId)
   const memberships = lastBy(plan.memberships, (m: Domain.MembershipRow) => `${m.userId}|${m.organizationId}`)
@@ -181,12 +181,12 @@ const writePlan = (t: Tables, channel: string, tx: Transaction, plan: Plan.Plan,
     memberships: memberships.map(Rows.membershipJson),
     notifications: plan.notifications
   })
-  const query = sql<{ notified: string | number }>`WITH p AS (SELECT ${payload}::jsonb AS j),
+  const query = sql<{ notified: string | number }>`WITH p AS (SELECT ${payload}::json AS j),
     iu AS (
       INSERT INTO ${t.users} AS t (id, clerk_user_id, email, first_name, last_name, username, image_url, public_metadata, placeholder, version, created_at, updated_at, deleted_at, synced_at)
       SELECT r.id, r.clerk_user_id, r.email, r.first_name, r.last_name, r.username, r.image_url, coalesce(r.public_metadata, '{}'), r.placeholder, r.version, r.created_at, r.updated_at, r.deleted_at, now()
-      FROM p, jsonb_to_recordset(p.j -> 'users') AS r(id uuid, clerk_user_id text, email text, first_name text, last_name text, username text, image_url text,
-        public_metadata jsonb, placeholder boolean, version text, created_at timestamptz, updated_at timestamptz, deleted_at timestamptz)
+      FROM p, json_to_recordset(p.j -> 'users') AS r(id uuid, clerk_user_id text, email text, first_name text, last_name text, username text, image_url text,
+        public_metadata json, placeholder boolean, version text, created_at timestamptz, updated_at timestamptz, deleted_at timestamptz)
       ON CONFLICT (clerk_user_id) DO UPDATE SET email = excluded.email, first_name = excluded.first_name, last_name = excluded.last_name,
         username = excluded.username, image_url = excluded.image_url, public_metadata = excluded.public_metadata, placeholder = excluded.placeholder,
         version = excluded.version, created_at = excluded.created_at, updated_at = excluded.updated_at, deleted_at = excluded.deleted_at, synced_at = excluded.synced_at
@@ -194,8 +194,8 @@ const writePlan = (t: Tables, channel: string, tx: Transaction, plan: Plan.Plan,
     io AS (
       INSERT INTO ${t.organizations} AS t (id, clerk_org_id, name, slug, image_url, public_metadata, placeholder, version, created_at, updated_at, deleted_at, synced_at)
       SELECT r.id, r.clerk_org_id, r.name, r.slug, r.image_url, coalesce(r.public_metadata, '{}'), r.placeholder, r.version, r.created_at, r.updated_at, r.deleted_at, now()
-      FROM p, jsonb_to_recordset(p.j -> 'organizations') AS r(id uuid, clerk_org_id text, name text, slug text, image_url text,
-        public_metadata jsonb, placeholder boolean, version text, created_at timestamptz, updated_at timestamptz, deleted_at timestamptz)
+      FROM p, json_to_recordset(p.j -> 'organizations') AS r(id uuid, clerk_org_id text, name text, slug text, image_url text,
+        public_metadata json, placeholder boolean, version text, created_at timestamptz, updated_at timestamptz, deleted_at timestamptz)
       ON CONFLICT (clerk_org_id) DO UPDATE SET name = excluded.name, slug = excluded.slug, image_url = excluded.image_url,
         public_metadata = excluded.public_metadata, placeholder = excluded.placeholder, version = excluded.version,
         created_at = excluded.created_at, updated_at = excluded.updated_at, deleted_at = excluded.deleted_at, synced_at = excluded.synced_at
@@ -203,26 +203,25 @@ const writePlan = (t: Tables, channel: string, tx: Transaction, plan: Plan.Plan,
     im AS (
       INSERT INTO ${t.memberships} AS t (id, clerk_membership_id, user_id, organization_id, role, permissions, public_metadata, version, created_at, updated_at, deleted_at, synced_at)
       SELECT r.id, r.clerk_membership_id, r.user_id, r.organization_id, r.role, coalesce(r.permissions, '{}'), coalesce(r.public_metadata, '{}'), r.version, r.created_at, r.updated_at, r.deleted_at, now()
-      FROM p, jsonb_to_recordset(p.j -> 'memberships') AS r(id uuid, clerk_membership_id text, user_id uuid, organization_id uuid, role text,
-        permissions text[], public_metadata jsonb, version text, created_at timestamptz, updated_at timestamptz, deleted_at timestamptz)
+      FROM p, json_to_recordset(p.j -> 'memberships') AS r(id uuid, clerk_membership_id text, user_id uuid, organization_id uuid, role text,
+        permissions text[], public_metadata json, version text, created_at timestamptz, updated_at timestamptz, deleted_at timestamptz)
       ON CONFLICT (user_id, organization_id) DO UPDATE SET clerk_membership_id = excluded.clerk_membership_id, role = excluded.role,
         permissions = excluded.permissions, public_metadata = excluded.public_metadata, version = excluded.version,
         created_at = excluded.created_at, updated_at = excluded.updated_at, deleted_at = excluded.deleted_at, synced_at = excluded.synced_at
       RETURNING 1),
     ob AS (
       INSERT INTO ${t.outbox} (audiences, event, payload, created_at)
-      SELECT ARRAY(SELECT jsonb_array_elements_text(n.value -> 'audiences')), n.value -> 'payload' ->> 'name', n.value -> 'payload', ${Rows.iso(now)}::timestamptz
-      FROM p, jsonb_array_elements(p.j -> 'notifications') WITH ORDINALITY AS n(value, ord)
+      SELECT ARRAY(SELECT json_array_elements_text(n.value -> 'audiences')), n.value -> 'payload' ->> 'name', n.value -> 'payload', ${Rows.iso(now)}::timestamptz
+      FROM p, json_array_elements(p.j -> 'notifications') WITH ORDINALITY AS n(value, ord)
       ORDER BY n.ord
       RETURNING 1)
     SELECT (SELECT count(*) FROM ob) AS notified,
-      (SELECT count(*) FROM iu) + (SELECT count(*) FROM io) + (SELECT count(*) FROM im) AS written,
-      CASE WHEN EXISTS (SELECT 1 FROM ob) THEN pg_notify(${channel}, '') END AS notify`
+      (SELECT count(*) FROM iu) + (SELECT count(*) FROM io) + (SELECT count(*) FROM im) AS written`
   return Effect.map(tx.run((trx) => query.execute(trx)), (r) => Number(r.rows[0]!.notified))
 }
 
 /** One delivery, inside the batch's transaction (and its own savepoint when batched). */
-const processItem = (db: Database, t: Tables, tx: Transaction, item: Pending): Effect.Effect<SyncStore.IngestOutcome, DbError | PlanFailed> =>
+const processItem = (t: Tables, tx: Transaction, item: Pending): Effect.Effect<SyncStore.IngestOutcome, DbError | PlanFailed> =>
   Effect.gen(function*() {
     const { request, options, now } = item
     const record = yield* recordAndRead(t, tx, item)
@@ -249,7 +248,7 @@ const processItem = (db: Database, t: Tables, tx: Transaction, item: Pending): E
         const planned = Result.try(() => request.plan(snapshot))
         if (Result.isFailure(planned)) return yield* Effect.fail(new PlanFailed(planned.failure))
         const plan = planned.success
-        const notifications = yield* writePlan(t, db.channel, tx, plan, now)
+        const notifications = yield* writePlan(t, tx, plan, now)
         outcome = { _tag: "Processed", applied: plan.outcome === "applied", notifications }
         break
       }
@@ -302,13 +301,13 @@ const runOnce = (db: Database, items: ReadonlyArray<Pending>): Effect.Effect<Rea
     Effect.gen(function*() {
       yield* lock(db, t, tx, items)
       if (items.length === 1) {
-        const outcome = yield* processItem(db, t, tx, items[0]!)
+        const outcome = yield* processItem(t, tx, items[0]!)
         return [{ _tag: "Done", outcome }] as const
       }
       const results: Array<ItemResult> = []
       for (const item of items) {
         yield* tx.run((trx) => SAVEPOINT.execute(trx))
-        const result = yield* Effect.result(processItem(db, t, tx, item))
+        const result = yield* Effect.result(processItem(t, tx, item))
         if (Result.isSuccess(result)) {
           yield* tx.run((trx) => RELEASE.execute(trx))
           results.push({ _tag: "Done", outcome: result.success })

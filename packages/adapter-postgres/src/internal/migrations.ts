@@ -24,6 +24,9 @@ const init: Migration = {
   up: (s) => [
     // Users: internal UUIDs that the app's own tables reference, Clerk ids as unique references.
     // Versions and Clerk ids compare byte-wise (COLLATE "C"), as the core compares them.
+    // Metadata is `json`, not `jsonb`: it keeps Clerk's key order, so that reading a row back
+    // gives exactly what was written (the planner compares metadata as JSON text); cast to jsonb
+    // to query it (`public_metadata::jsonb @> '{"plan":"pro"}'`).
     `CREATE TABLE ${s}.users (
       id uuid PRIMARY KEY,
       clerk_user_id text COLLATE "C" NOT NULL,
@@ -32,7 +35,7 @@ const init: Migration = {
       last_name text,
       username text,
       image_url text,
-      public_metadata jsonb NOT NULL DEFAULT '{}'::jsonb,
+      public_metadata json NOT NULL DEFAULT '{}'::json,
       placeholder boolean NOT NULL DEFAULT false,
       version text COLLATE "C" NOT NULL,
       created_at timestamptz,
@@ -54,7 +57,7 @@ const init: Migration = {
       name text NOT NULL,
       slug text,
       image_url text,
-      public_metadata jsonb NOT NULL DEFAULT '{}'::jsonb,
+      public_metadata json NOT NULL DEFAULT '{}'::json,
       placeholder boolean NOT NULL DEFAULT false,
       version text COLLATE "C" NOT NULL,
       created_at timestamptz,
@@ -75,7 +78,7 @@ const init: Migration = {
       organization_id uuid NOT NULL REFERENCES ${s}.organizations (id),
       role text NOT NULL,
       permissions text[] NOT NULL DEFAULT '{}',
-      public_metadata jsonb NOT NULL DEFAULT '{}'::jsonb,
+      public_metadata json NOT NULL DEFAULT '{}'::json,
       version text COLLATE "C" NOT NULL,
       created_at timestamptz,
       updated_at timestamptz,
@@ -111,7 +114,7 @@ const init: Migration = {
       seq bigint,
       audiences text[] NOT NULL,
       event text NOT NULL,
-      payload jsonb NOT NULL,
+      payload json NOT NULL,
       created_at timestamptz NOT NULL,
       published_at timestamptz,
       CONSTRAINT outbox_seq_key UNIQUE (seq)

@@ -14,6 +14,8 @@ import { toText } from "./text.ts"
 export interface StoreOptions {
   /** Share transactions between concurrent ingests (see `GroupCommit`); off by default. */
   readonly groupCommit?: boolean | GroupCommit.Options
+  /** Called after a transaction that wrote notifications has committed (wakes the relays). */
+  readonly committed?: () => void
 }
 
 const unavailable = (operation: string) => (cause: DbError) => new SyncStore.StorageUnavailable({ operation, cause })
@@ -38,11 +40,16 @@ export const make = (db: Database, options: StoreOptions = {}): Effect.Effect<Sy
     const groupOptions = options.groupCommit === true ? {} : options.groupCommit === false ? undefined : options.groupCommit
     const enqueue = groupOptions === undefined ? undefined : yield* GroupCommit.make(db, groupOptions)
 
+    const committed = options.committed ?? (() => {})
     const ingest: SyncStore.SyncStoreShape["ingest"] = (request, ingestOptions) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const item = { request, options: ingestOptions, now }
         return enqueue === undefined ? GroupCommit.ingestAlone(db, item) : enqueue(item)
-      })
+      }).pipe(Effect.tap((outcome) =>
+        Effect.sync(() => {
+          if (outcome._tag === "Processed" && outcome.notifications > 0) committed()
+        })
+      ))
 
     /**
      * Gives a `seq` to committed, unsequenced outbox rows, in id order, under the `outbox_state` row
