@@ -7,6 +7,7 @@
  */
 import { NodeHttpServer } from "@effect/platform-node"
 import { WebhookRoute } from "@clerk-sync/adapter-http"
+import { Encryption } from "@clerk-sync/encryption"
 import { Effect, Layer, Redacted } from "effect"
 import { HttpRouter } from "effect/http"
 import * as Credentials from "./Credentials.ts"
@@ -41,13 +42,17 @@ const Http = Layer.unwrap(Effect.gen(function*() {
   )
 }))
 
+const Cipher = Layer.unwrap(Settings.ServerSettings.useSync((s) =>
+  Encryption.layer({ key: s.encryptionKey, previousKeys: s.previousEncryptionKeys })
+))
+
 /** Everything but the settings. */
 export const layerWithoutSettings = Http.pipe(
   Layer.provide(Realtime.relay),
   Layer.provideMerge(Realtime.publishers),
   Layer.provideMerge(Credentials.layer),
   Layer.provideMerge(Store.layer),
-  Layer.provideMerge(Layer.mergeAll(NodeServer.layer, Metrics.layer))
+  Layer.provideMerge(Layer.mergeAll(NodeServer.layer, Metrics.layer, Cipher))
 )
 
 /** The whole server, configured from the environment. */

@@ -94,8 +94,11 @@ export const main = async (argv: ReadonlyArray<string>): Promise<number> => {
     case "send":
       return send(rest)
     case "backfill": {
-      const { runBackfillCli } = await import("@clerk-sync/backfill")
-      return runBackfillCli(rest)
+      const [{ runBackfillCli }, { PostgresStore }] = await Promise.all([import("@clerk-sync/backfill"), import("@clerk-sync/adapter-postgres")])
+      // The same database as the server: DATABASE_URL, or the embedded one in the data directory
+      // (which one process opens at a time: stop the server first, or use DATABASE_URL).
+      process.env.CLERK_SYNC_PGLITE_DIR ??= join(resolve(process.env.CLERK_SYNC_DATA_DIR ?? join(process.env.INIT_CWD ?? process.cwd(), ".clerk-sync")), "pglite")
+      return runBackfillCli(rest, { store: PostgresStore.layerConfig })
     }
     default:
       console.error(USAGE)
