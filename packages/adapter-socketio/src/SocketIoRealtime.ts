@@ -225,7 +225,7 @@ export const attach = (store: SyncStore.SyncStoreShape, options: Options): Socke
 
   const close = async () => {
     hub.close()
-    nsp.disconnectSockets(true)
+    nsp.local.disconnectSockets(true)
     if (owned) {
       await io.of("/").adapter.close()
       await nsp.adapter.close()

@@ -122,6 +122,9 @@ export class Session implements Waiter {
   async #replay(): Promise<void> {
     const { socket, store, readBatchSize } = this.#o
     while (!this.#closed) {
+      // Everything the node dispatched is committed, so a read that comes back short holds every
+      // notification for these rooms up to the node's head as it was before the read.
+      const headBefore = this.#o.hub.head
       const rows = await run(store.readOutbox(this.#cursor, this.#rooms.rooms, readBatchSize))
       if (this.#closed) return
       let changed = false
@@ -132,7 +135,10 @@ export class Session implements Waiter {
         changed = true
         break
       }
-      if (!changed && rows.length < readBatchSize) return
+      if (!changed && rows.length < readBatchSize) {
+        if (headBefore > this.#cursor) this.#cursor = headBefore
+        return
+      }
       await drained(socket, this.#o.maxBufferedPackets)
     }
   }
