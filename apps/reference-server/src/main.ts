@@ -3,7 +3,7 @@
  * set it runs on embedded defaults: PGlite in `.clerk-sync/`, development secrets created there.
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Runtime } from "effect"
 import { relative } from "node:path"
 import * as App from "./App.ts"
 import { ServerSettings } from "./Settings.ts"
@@ -29,5 +29,9 @@ if (process.env.INIT_CWD && !process.env.CLERK_SYNC_DATA_DIR) process.env.CLERK_
 NodeRuntime.runMain(
   Layer.launch(Layer.effectDiscard(banner).pipe(Layer.provideMerge(App.layer))).pipe(
     Effect.tapCause((cause) => Effect.logError("clerk-sync could not start", cause))
-  )
+  ),
+  {
+    // SIGTERM/SIGINT interrupt the server, which then shuts down gracefully: that is a clean exit.
+    teardown: (exit, onExit) => Runtime.defaultTeardown(exit, (code) => onExit(code === 130 ? 0 : code))
+  }
 )
