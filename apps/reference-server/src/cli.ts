@@ -4,7 +4,7 @@
  *   clerk-sync send <event-type> [--user user_…] [--org org_…] [--role org:admin]
  *   clerk-sync send --scenario demo
  *   clerk-sync send --file event.json
- *   clerk-sync backfill [--apply] …        (see `clerk-sync backfill --help`)
+ *   clerk-sync backfill [reconcile] [--apply] …   (see `clerk-sync backfill --help`)
  *
  * `send` signs with the server's webhook secret: `CLERK_WEBHOOK_SIGNING_SECRET` (or
  * `CLERK_WEBHOOK_SECRET`), else the development secret the server created in `.clerk-sync/`.
@@ -19,7 +19,7 @@ const USAGE = `usage:
   clerk-sync send <event-type> [--user <clerk user id>] [--org <clerk org id>] [--role <role>] [--url <endpoint>]
   clerk-sync send --scenario demo [--url <endpoint>]
   clerk-sync send --file <event.json> [--url <endpoint>]
-  clerk-sync backfill --help
+  clerk-sync backfill [reconcile] [--apply] …  (clerk-sync backfill --help)
 event types: user.created user.updated user.deleted organization.created organization.updated organization.deleted
              organizationMembership.created organizationMembership.updated organizationMembership.deleted (or any other, sent as unhandled)`
 

@@ -13,7 +13,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Exit, type Layer, Option } from "effect"
+import { Effect, Exit, Layer, Option } from "effect"
 import * as fc from "fast-check"
 import { assert, describe, it } from "vitest"
 import { ClerkSimulator } from "../ClerkSimulator.ts"
@@ -45,7 +45,7 @@ export const inOrderState = (history: Histories.History) =>
   Effect.gen(function*() {
     yield* deliver(history.events)
     return yield* Canonical.ofSimulator(history.simulator)
-  }).pipe(Effect.provide(MemoryStore.layer))
+  }).pipe(Effect.provide(Layer.fresh(MemoryStore.layer)))
 
 /**
  * Registers the contract suite for a store.
