@@ -1,0 +1,368 @@
+/**
+ * The clerk-sync realtime client, for browsers, Expo (React Native) and Next.js.
+ *
+ * - Typed handlers for every notification (`client.on("membership.updated", (n) => n.role)`).
+ * - Each notification once, in `seq` order: the server sends them so, and the client drops any
+ *   `seq` it already has.
+ * - Resume: the last `seq` is kept in a pluggable storage (localStorage by default, AsyncStorage on
+ *   React Native) per signed-in user; a reconnection or a restart receives what it missed first.
+ * - A fresh token at every (re)connection (`getToken`, e.g. Clerk's `session.getToken()`); refusals
+ *   that a new token can fix (expired, not yet valid) are retried, others stop with `unauthorized`.
+ * - Status and errors as values and events.
+ *
+ * @example
+ * import { connect } from "@clerk-sync/client"
+ * const sync = connect({ url: "https://api.example.com", getToken: () => clerk.session?.getToken() })
+ * sync.on("membership.updated", (n) => console.log(`${n.membership.user.clerkUserId}: ${n.previousRole} → ${n.role}`))
+ * sync.onStatus((status) => console.log(status)) // connecting → catching-up → live
+ *
+ * @since 0.1.0
+ */
+import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client"
+import {
+  CLOSING,
+  type Closing,
+  HELLO,
+  type Hello,
+  type Identity,
+  NAMESPACE,
+  type Notification,
+  NOTIFICATION_NAMES,
+  type NotificationName,
+  type NotificationOf,
+  READY,
+  type Ready,
+  type Snapshot
+} from "./Protocol.ts"
+import { defaultStorage, memoryStorage, type SeqStorage } from "./Storage.ts"
+
+/**
+ * - `connecting`: (re)connecting, or waiting to retry;
+ * - `catching-up`: connected, receiving what was missed;
+ * - `live`: caught up, receiving changes as they happen;
+ * - `unauthorized`: refused (invalid token, deleted user…): call `reconnect()` after signing in again;
+ * - `closed`: closed by `close()`.
+ *
+ * @category models
+ */
+export type Status = "connecting" | "catching-up" | "live" | "unauthorized" | "closed"
+
+/** @category models */
+export interface ClerkSyncError {
+  /** The server's refusal code (`expired_token`, `invalid_signature`, `user_deleted`, …) or `connection_error`. */
+  readonly code: string
+  readonly message: string
+}
+
+/** @category models */
+export interface ConnectOptions {
+  /** The clerk-sync server's origin (e.g. `https://api.example.com`, or `location.origin`). */
+  readonly url: string
+  /** The Clerk session token, fetched at every (re)connection. Null while signed out. */
+  readonly getToken: () => string | null | undefined | Promise<string | null | undefined>
+  /** Namespace (default `/clerk-sync`). */
+  readonly namespace?: string
+  /** Socket.IO path (default `/socket.io`). */
+  readonly path?: string
+  /** Where the last `seq` is kept; default `localStorage` when available; `null`: memory only. */
+  readonly storage?: SeqStorage | null
+  /** Prefix of the storage key (default `clerk-sync:lastSeq`). */
+  readonly storageKey?: string
+  /** Resume after this `seq` on the first connection (instead of the stored one). */
+  readonly lastSeq?: number
+  /** Socket.IO transports (default websocket, then long-polling; React Native: `["websocket"]`). */
+  readonly transports?: ReadonlyArray<"websocket" | "polling" | "webtransport">
+  /** Any other Socket.IO client option. */
+  readonly socketOptions?: Partial<ManagerOptions & SocketOptions>
+}
+
+/** Removes a handler. @category models */
+export type Unsubscribe = () => void
+
+/** @category models */
+export interface ClerkSyncClient {
+  readonly status: Status
+  readonly error: ClerkSyncError | null
+  /** The last `seq` received (what a resume continues after). */
+  readonly lastSeq: number | null
+  /** Who the server says we are, once connected. */
+  readonly identity: Identity | null
+  /** The signed-in user's organizations when the client last caught up. */
+  readonly snapshot: Snapshot | null
+  /** One notification name, typed. */
+  readonly on: <N extends NotificationName>(name: N, handler: (notification: NotificationOf<N>) => void) => Unsubscribe
+  /** Every notification. */
+  readonly onAny: (handler: (notification: Notification) => void) => Unsubscribe
+  /** Status changes; called at once with the current status. */
+  readonly onStatus: (handler: (status: Status, error: ClerkSyncError | null) => void) => Unsubscribe
+  readonly onError: (handler: (error: ClerkSyncError) => void) => Unsubscribe
+  /** Caught up (after each connection), with a snapshot of the user's organizations. */
+  readonly onReady: (handler: (ready: Ready) => void) => Unsubscribe
+  /** What was missed is beyond the server's retention: refetch what you cache. */
+  readonly onResync: (handler: (hello: Hello) => void) => Unsubscribe
+  /** Resolves the next time the client is live. */
+  readonly live: () => Promise<void>
+  /** Connects again now (after signing in, or after `unauthorized`). */
+  readonly reconnect: () => void
+  readonly close: () => void
+  /** The underlying Socket.IO socket (for diagnostics). */
+  readonly socket: Socket
+}
+
+/** Refusals a new attempt (with a fresh token) may fix. */
+const RETRYABLE = new Set(["expired_token", "token_not_yet_valid", "auth_unavailable", "missing_token", "connection_error"])
+
+const decodeSub = (token: string): string | null => {
+  try {
+    const part = token.split(".")[1]
+    if (part === undefined || typeof atob !== "function") return null
+    const base64 = part.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(part.length / 4) * 4, "=")
+    const json = JSON.parse(atob(base64)) as { sub?: unknown }
+    return typeof json.sub === "string" ? json.sub : null
+  } catch {
+    return null
+  }
+}
+
+const parseSeq = (value: string | null): number | null => {
+  if (value === null) return null
+  const n = Number(value)
+  return Number.isSafeInteger(n) && n >= 0 ? n : null
+}
+
+/**
+ * Connects to a clerk-sync server.
+ *
+ * @category constructors
+ */
+export const connect = (options: ConnectOptions): ClerkSyncClient => {
+  const storage = options.storage === null ? memoryStorage() : options.storage ?? defaultStorage()
+  const namespace = options.namespace ?? NAMESPACE
+  const base = options.url.replace(/\/+$/, "")
+  const keyPrefix = `${options.storageKey ?? "clerk-sync:lastSeq"}:${base}${namespace}`
+
+  let status: Status = "connecting"
+  let error: ClerkSyncError | null = null
+  let lastSeq: number | null = null
+  let identity: Identity | null = null
+  let snapshot: Snapshot | null = null
+  let storageKey: string | null = null
+  let firstConnection = true
+  let closed = false
+  let closing: Closing | null = null
+  let retries = 0
+  let retryTimer: ReturnType<typeof setTimeout> | undefined
+  let persistTimer: ReturnType<typeof setTimeout> | undefined
+
+  const byName = new Map<NotificationName, Set<(n: Notification) => void>>()
+  const any = new Set<(n: Notification) => void>()
+  const statusHandlers = new Set<(s: Status, e: ClerkSyncError | null) => void>()
+  const errorHandlers = new Set<(e: ClerkSyncError) => void>()
+  const readyHandlers = new Set<(r: Ready) => void>()
+  const resyncHandlers = new Set<(h: Hello) => void>()
+  let liveWaiters: Array<() => void> = []
+
+  const call = <A>(handlers: Iterable<(a: A) => void>, value: A) => {
+    for (const h of [...handlers]) {
+      try {
+        h(value)
+      } catch (e) {
+        console.error("[clerk-sync] a handler threw:", e)
+      }
+    }
+  }
+  const subscribe = <H>(set: Set<H>, handler: H): Unsubscribe => {
+    set.add(handler)
+    return () => void set.delete(handler)
+  }
+
+  const setStatus = (next: Status) => {
+    if (next === status) return
+    status = next
+    for (const h of [...statusHandlers]) {
+      try {
+        h(status, error)
+      } catch (e) {
+        console.error("[clerk-sync] a handler threw:", e)
+      }
+    }
+    if (status === "live") {
+      const waiters = liveWaiters
+      liveWaiters = []
+      for (const w of waiters) w()
+    }
+  }
+  const fail = (e: ClerkSyncError) => {
+    error = e
+    call(errorHandlers, e)
+  }
+
+  const persistNow = () => {
+    clearTimeout(persistTimer)
+    persistTimer = undefined
+    if (storageKey === null || lastSeq === null) return
+    try {
+      void Promise.resolve(storage.setItem(storageKey, String(lastSeq))).catch(() => undefined)
+    } catch {
+      // a full or unavailable storage costs a longer replay next time, nothing else
+    }
+  }
+  const persistSoon = () => {
+    if (persistTimer === undefined) persistTimer = setTimeout(persistNow, 250)
+  }
+
+  /** The handshake's `auth`: a fresh token, and the seq to resume after. */
+  const auth = async (): Promise<{ token: string | null; lastSeq?: number }> => {
+    let token: string | null = null
+    try {
+      token = (await options.getToken()) ?? null
+    } catch {
+      token = null
+    }
+    const key = `${keyPrefix}:${token === null ? "anonymous" : decodeSub(token) ?? "token"}`
+    if (key !== storageKey) {
+      // A new user (or the first connection): its own resume point, never another user's.
+      storageKey = key
+      lastSeq = null
+      if (firstConnection && options.lastSeq !== undefined) lastSeq = options.lastSeq
+      else {
+        try {
+          lastSeq = parseSeq(await storage.getItem(key))
+        } catch {
+          lastSeq = null
+        }
+      }
+    }
+    firstConnection = false
+    return lastSeq === null ? { token } : { token, lastSeq }
+  }
+
+  const socket: Socket = io(`${base}${namespace}`, {
+    autoConnect: false,
+    reconnectionDelay: 500,
+    reconnectionDelayMax: 10_000,
+    ...(options.path ? { path: options.path } : {}),
+    ...(options.transports ? { transports: [...options.transports] } : {}),
+    ...options.socketOptions,
+    auth: (cb: (data: object) => void) => {
+      void auth().then(cb)
+    }
+  })
+
+  const scheduleRetry = () => {
+    clearTimeout(retryTimer)
+    const delay = Math.min(30_000, 1_000 * 2 ** Math.min(retries++, 5))
+    retryTimer = setTimeout(() => {
+      if (!closed && !socket.connected) socket.connect()
+    }, delay)
+  }
+
+  socket.on("connect", () => {
+    retries = 0
+    error = null
+    setStatus("catching-up")
+  })
+  socket.on(HELLO, (hello: Hello) => {
+    identity = hello.identity
+    lastSeq = hello.resync || lastSeq === null ? hello.seq : Math.max(lastSeq, hello.seq)
+    persistNow()
+    if (hello.resync) call(resyncHandlers, hello)
+  })
+  for (const name of NOTIFICATION_NAMES) {
+    socket.on(name, (n: Notification) => {
+      if (typeof n?.seq !== "number" || (lastSeq !== null && n.seq <= lastSeq)) return
+      lastSeq = n.seq
+      persistSoon()
+      const handlers = byName.get(n.name)
+      if (handlers) call(handlers, n)
+      call(any, n)
+    })
+  }
+  socket.on(READY, (ready: Ready) => {
+    if (lastSeq === null || ready.seq > lastSeq) lastSeq = ready.seq
+    snapshot = ready.snapshot
+    persistNow()
+    call(readyHandlers, ready)
+    setStatus("live")
+  })
+  socket.on(CLOSING, (c: Closing) => {
+    closing = c
+    fail({ code: c.code, message: c.message })
+  })
+  socket.on("connect_error", (err: Error & { data?: { code?: string } }) => {
+    const code = err.data?.code ?? "connection_error"
+    fail({ code, message: err.message })
+    if (closed) return
+    if (socket.active) return setStatus("connecting") // a transport failure: Socket.IO retries
+    if (RETRYABLE.has(code)) {
+      setStatus("connecting")
+      scheduleRetry()
+    } else {
+      setStatus("unauthorized")
+    }
+  })
+  socket.on("disconnect", (reason: string) => {
+    persistNow()
+    if (closed) return setStatus("closed")
+    if (closing !== null) return setStatus("unauthorized")
+    setStatus("connecting")
+    // Disconnected by the server on purpose: Socket.IO does not retry by itself.
+    if (reason === "io server disconnect") scheduleRetry()
+  })
+  socket.io.on("reconnect_attempt", () => {
+    if (!closed) setStatus("connecting")
+  })
+
+  socket.connect()
+
+  return {
+    get status() {
+      return status
+    },
+    get error() {
+      return error
+    },
+    get lastSeq() {
+      return lastSeq
+    },
+    get identity() {
+      return identity
+    },
+    get snapshot() {
+      return snapshot
+    },
+    on: (name, handler) => {
+      let set = byName.get(name)
+      if (!set) byName.set(name, (set = new Set()))
+      return subscribe(set, handler as (n: Notification) => void)
+    },
+    onAny: (handler) => subscribe(any, handler),
+    onStatus: (handler) => {
+      const off = subscribe(statusHandlers, handler)
+      handler(status, error)
+      return off
+    },
+    onError: (handler) => subscribe(errorHandlers, handler),
+    onReady: (handler) => subscribe(readyHandlers, handler),
+    onResync: (handler) => subscribe(resyncHandlers, handler),
+    live: () => (status === "live" ? Promise.resolve() : new Promise<void>((resolve) => liveWaiters.push(resolve))),
+    reconnect: () => {
+      if (closed) return
+      closing = null
+      retries = 0
+      clearTimeout(retryTimer)
+      if (socket.connected) socket.disconnect()
+      setStatus("connecting")
+      socket.connect()
+    },
+    close: () => {
+      if (closed) return
+      closed = true
+      clearTimeout(retryTimer)
+      persistNow()
+      socket.disconnect()
+      setStatus("closed")
+    },
+    socket
+  }
+}
