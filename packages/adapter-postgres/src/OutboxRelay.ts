@@ -85,10 +85,10 @@ const closed = (client: pg.Client): Effect.Effect<void> =>
     })
   })
 
-const connect = (config: pg.ClientConfig): Effect.Effect<pg.Client, unknown> =>
+const connect = (config: pg.ClientConfig, role: "leader" | "listener"): Effect.Effect<pg.Client, unknown> =>
   Effect.tryPromise({
     try: async () => {
-      const client = new pg.Client({ ...config, keepAlive: true })
+      const client = new pg.Client({ ...config, keepAlive: true, application_name: `clerk-sync-relay-${role}` })
       // An error on an idle dedicated connection must not crash the process: `closed` reacts to it.
       client.on("error", () => {})
       await client.connect()
@@ -148,7 +148,7 @@ export const makePg = (
     // notifications sent while it was away are lost. Started by the first `wakeup`: processes
     // that never relay hold no listening connection.
     const listen = Effect.acquireUseRelease(
-      connect(config),
+      connect(config, "listener"),
       (client) =>
         Effect.gen(function*() {
           client.on("notification", signal)
@@ -172,7 +172,7 @@ export const makePg = (
     const asLeader = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
       // One attempt: undefined when someone else leads (or the database is unreachable).
       const attempt: Effect.Effect<{ readonly done: A } | undefined, E, R> = Effect.acquireUseRelease(
-        Effect.option(connect(config)),
+        Effect.option(connect(config, "leader")),
         (client) =>
           Effect.gen(function*() {
             if (client._tag === "None") return undefined
@@ -212,6 +212,8 @@ export const makePg = (
 export const makePGlite = (options: RelayOptions = {}): Effect.Effect<Signals> =>
   Effect.gen(function*() {
     const signals = yield* Queue.sliding<void>(1)
+    // As on a server, the first wake-up comes at once: a relay starting should look.
+    Queue.offerUnsafe(signals, undefined)
     const leader = yield* Semaphore.make(1)
     return {
       relay: {

@@ -151,11 +151,18 @@ export const layerPg = (options: PgOptions): StoreLayer => {
           connectionTimeoutMillis: 10_000,
           idleTimeoutMillis: 30_000,
           application_name: "clerk-sync",
-          keepAlive: true
+          keepAlive: true,
+          // A delivery never waits long for a lock held by another delivery; a lock held by
+          // something stuck fails it (503, Svix retries) instead of stalling its batch for ever.
+          lock_timeout: 30_000,
+          // A transaction abandoned by a hung process does not hold its locks for ever.
+          idle_in_transaction_session_timeout: 60_000
         })
-        // An idle connection that dies (server restart, network) must not crash the process; the
-        // pool replaces it, and queries in flight fail with StorageUnavailable.
+        // A connection that dies (server restart, network) must not crash the process: an idle one
+        // is replaced by the pool, and the query in flight, or the next one, on a checked-out one
+        // fails with StorageUnavailable. (pg emits `error` on a client with no listener otherwise.)
         if (owned) p.on("error", () => {})
+        p.on("connect", (client) => void client.on("error", () => {}))
         return p
       }),
       (p) => (owned ? Effect.promise(() => p.end().catch(() => undefined)) : Effect.void)

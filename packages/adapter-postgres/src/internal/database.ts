@@ -21,8 +21,7 @@ export class DbError extends Data.TaggedError("DbError")<{
 const RETRYABLE = new Set([
   "40001", // serialization_failure
   "40P01", // deadlock_detected
-  "23505", // unique_violation (a race the locks should prevent; harmless to retry)
-  "55P03" // lock_not_available
+  "23505" // unique_violation (a race the locks should prevent; harmless to retry)
 ])
 
 export const isRetryable = (error: DbError): boolean => error.code !== undefined && RETRYABLE.has(error.code)

@@ -163,6 +163,8 @@ const lockKey = (schema: string) => `clerk-sync:migrations:${schema}`
 export const runMigrations = (db: Kysely<any>, schema: string): Promise<MigrationReport> =>
   db.connection().execute(async (conn) => {
     const s = `"${schema}"`
+    // Wait for a migrating process as long as it takes (the pool may set a lock_timeout).
+    await sql.raw("SET lock_timeout = 0").execute(conn)
     await sql`SELECT pg_advisory_lock(hashtextextended(${lockKey(schema)}, 0))`.execute(conn)
     try {
       await sql.raw(`CREATE SCHEMA IF NOT EXISTS ${s}`).execute(conn)
@@ -202,5 +204,6 @@ export const runMigrations = (db: Kysely<any>, schema: string): Promise<Migratio
       return { applied, current: Math.max(0, ...done.keys(), ...applied) }
     } finally {
       await sql`SELECT pg_advisory_unlock(hashtextextended(${lockKey(schema)}, 0))`.execute(conn).catch(() => {})
+      await sql.raw("RESET lock_timeout").execute(conn).catch(() => {})
     }
   })
