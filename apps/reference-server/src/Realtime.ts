@@ -11,7 +11,7 @@ import { SocketIoRealtime } from "@clerk-sync/adapter-socketio"
 import { Publisher, Relay, SyncStore } from "@clerk-sync/core"
 import { Context, Effect, Layer, Option, Redacted, Schedule } from "effect"
 import pg from "pg"
-import { NodeServer } from "./NodeServer.ts"
+import { NodeServer, shareWith } from "./NodeServer.ts"
 import { ServerSettings } from "./Settings.ts"
 
 /** What the rest of the server needs to know of realtime. */
@@ -42,7 +42,7 @@ export const publishers = Layer.effectContext(Effect.gen(function*() {
   if (settings.realtime.includes("socketio")) {
     const httpServer = yield* NodeServer
     const pool = Option.isSome(settings.databaseUrl) ? yield* clusterPool(settings.databaseUrl.value) : undefined
-    const realtime = yield* SocketIoRealtime.make({
+    const realtime = yield* shareWith(httpServer, "/socket.io/", SocketIoRealtime.make({
       httpServer,
       ...(pool ? { postgres: { pool } } : {}),
       auth: {
@@ -51,7 +51,7 @@ export const publishers = Layer.effectContext(Effect.gen(function*() {
         authorizedParties: settings.authorizedParties,
         adminToken: Redacted.value(settings.adminToken)
       }
-    }).pipe(Effect.provideService(SyncStore.SyncStore, store))
+    })).pipe(Effect.provideService(SyncStore.SyncStore, store))
     shapes.push(realtime.publisher)
     connectedClients = () => realtime.io.engine.clientsCount
   }
