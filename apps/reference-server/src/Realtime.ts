@@ -28,6 +28,9 @@ const clusterPool = (url: Redacted.Redacted<string>) =>
     Effect.sync(() => {
       const pool = new pg.Pool({ connectionString: Redacted.value(url), max: 4, application_name: "clerk-sync-socket.io" })
       pool.on("error", () => {}) // a dropped idle connection is replaced; the adapter reconnects
+      // The adapter keeps one client checked out for LISTEN, with no `error` listener of its own: a
+      // database restart would crash the process. It reconnects on `end`.
+      pool.on("connect", (client) => void client.on("error", () => {}))
       return pool
     }),
     (pool) => Effect.promise(() => pool.end().catch(() => undefined))

@@ -6,7 +6,9 @@ import { Auth } from "@clerk-sync/adapter-socketio"
 import { Ingest, SyncStore } from "@clerk-sync/core"
 import { Effect, Layer, Redacted } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { browserBundlePath } from "@clerk-sync/client/browser-bundle"
 import { createHmac, timingSafeEqual } from "node:crypto"
+import { readFileSync } from "node:fs"
 import * as Dashboard from "./Dashboard.ts"
 import { Metrics } from "./Metrics.ts"
 import { Realtime } from "./Realtime.ts"
@@ -56,7 +58,13 @@ const readData = Effect.gen(function*() {
 const unavailable = (e: { readonly message: string }) =>
   Effect.as(Effect.logWarning(e.message), HttpServerResponse.text("storage unavailable\n", { status: 503, headers: { ...NO_STORE, "retry-after": "5" } }))
 
+/** The realtime client as an ES module, for the dashboard page (public code, no secret in it). */
+const clientBundle = Effect.sync(() => readFileSync(browserBundlePath, "utf8")).pipe(Effect.cached, Effect.runSync)
+
 export const layer = Layer.mergeAll(
+  HttpRouter.add("GET", "/dashboard/client.js", Effect.map(clientBundle, (js) =>
+    HttpServerResponse.text(js, { headers: { "content-type": "text/javascript; charset=utf-8", "cache-control": "public, max-age=300" } }))),
+
   HttpRouter.add("GET", "/healthz", HttpServerResponse.text("ok\n", { headers: NO_STORE })),
 
   HttpRouter.add("GET", "/readyz", Effect.gen(function*() {

@@ -42,7 +42,7 @@ beforeAll(async () => {
   server = await startServer({ env: { DATABASE_URL: db.url, CLERK_JWT_KEY: await jose.exportSPKI(keys.publicKey) } })
   const results = await deliver(server.url, server.webhookSecret(), clerk.events)
   assert.isTrue(results.every((r) => r.status === 200))
-})
+}, 180_000)
 
 afterAll(async () => {
   await server?.stop()

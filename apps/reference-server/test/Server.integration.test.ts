@@ -82,7 +82,7 @@ describe.each(backends)("reference server on %s", (_, makeEnv) => {
     } finally {
       await server.stop()
     }
-  })
+  }, 240_000)
 })
 
 describe("reference server configuration", () => {
@@ -93,7 +93,7 @@ describe("reference server configuration", () => {
     assert.include(message, "CLERK_WEBHOOK_SIGNING_SECRET")
     assert.include(message, "ENCRYPTION_KEY")
     assert.include(message, "ADMIN_TOKEN")
-  })
+  }, 120_000)
 
   it("guards the dashboard with the admin token, trading a URL token for a cookie", async () => {
     const server = await startServer()
@@ -116,7 +116,7 @@ describe("reference server configuration", () => {
     } finally {
       await server.stop()
     }
-  })
+  }, 120_000)
 
   it("answers webhooks it cannot verify with 401 and stores nothing", async () => {
     const server = await startServer()
@@ -132,5 +132,5 @@ describe("reference server configuration", () => {
     } finally {
       await server.stop()
     }
-  })
+  }, 120_000)
 })
