@@ -9,6 +9,12 @@ import { useClerkSync, type UseClerkSyncResult } from "../src/react.ts"
 import { startServer, waitFor } from "./utils/server.ts"
 
 ;(globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true
+// react-test-renderer still works with React 19 and needs no DOM; it says it is deprecated, once.
+const consoleError = console.error
+console.error = (...args: Array<unknown>) => {
+  if (typeof args[0] === "string" && args[0].startsWith("react-test-renderer is deprecated")) return
+  consoleError(...args)
+}
 
 describe("useClerkSync", () => {
   it("gives the signed-in user's organizations, roles and status, live; role changes surface", async () => {
@@ -38,8 +44,9 @@ describe("useClerkSync", () => {
       await act(async () => {
         renderer = create(createElement(App))
       })
-      await waitFor(() => latest?.status === "live", "live")
-      await act(async () => {})
+      await act(async () => {
+        await waitFor(() => latest?.status === "live", "live")
+      })
       assert.deepStrictEqual(latest!.organizations.map((o) => [o.organization.name, o.role]), [["Zeta", "org:admin"]])
       assert.strictEqual(latest!.roleIn(zeta), "org:admin")
       assert.strictEqual(latest!.user?.firstName, "Alice")
