@@ -86,6 +86,95 @@ const pad = (n: number, width: number) => n.toString().padStart(width, "0")
 
 const slugify = (name: string) => name.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "") || "org"
 
+/**
+ * A user as Clerk's Backend API returns it and webhooks carry it in `data`.
+ *
+ * @category encoding
+ */
+export const userJson = (u: SimUser) => {
+  const emailId = `idn_${u.id.slice(5)}`
+  return {
+    object: "user",
+    id: u.id,
+    external_id: null,
+    primary_email_address_id: u.email === null ? null : emailId,
+    email_addresses: u.email === null
+      ? []
+      : [{ id: emailId, object: "email_address", email_address: u.email, linked_to: [], verification: { status: "verified", strategy: "email_code" } }],
+    phone_numbers: [],
+    username: u.username,
+    first_name: u.firstName,
+    last_name: u.lastName,
+    image_url: u.imageUrl,
+    profile_image_url: u.imageUrl,
+    has_image: u.imageUrl !== null,
+    public_metadata: u.publicMetadata,
+    private_metadata: u.privateMetadata,
+    unsafe_metadata: {},
+    password_enabled: true,
+    two_factor_enabled: false,
+    created_at: u.createdAt,
+    updated_at: u.updatedAt,
+    last_sign_in_at: null
+  }
+}
+
+/**
+ * An organization as Clerk's Backend API returns it and webhooks carry it.
+ *
+ * @category encoding
+ */
+export const organizationJson = (o: SimOrganization) => ({
+  object: "organization",
+  id: o.id,
+  name: o.name,
+  slug: o.slug,
+  image_url: o.imageUrl,
+  has_image: o.imageUrl !== null,
+  public_metadata: o.publicMetadata,
+  private_metadata: o.privateMetadata,
+  max_allowed_memberships: 5,
+  admin_delete_enabled: true,
+  created_by: o.createdBy,
+  created_at: o.createdAt,
+  updated_at: o.updatedAt
+})
+
+/**
+ * A membership as Clerk's Backend API returns it and webhooks carry it (with the organization and
+ * the user's public data embedded).
+ *
+ * @category encoding
+ */
+export const membershipJson = (
+  simulator: { readonly users: ReadonlyMap<string, SimUser>; readonly organizations: ReadonlyMap<string, SimOrganization> },
+  m: SimMembership
+) => {
+  const u = simulator.users.get(m.userId)!
+  const o = simulator.organizations.get(m.organizationId)!
+  return {
+    object: "organization_membership",
+    id: m.id,
+    role: m.role,
+    role_name: m.role === Role.ADMIN ? "Admin" : "Member",
+    permissions: m.permissions,
+    public_metadata: m.publicMetadata,
+    private_metadata: {},
+    organization: organizationJson(o),
+    public_user_data: {
+      user_id: u.id,
+      first_name: u.firstName,
+      last_name: u.lastName,
+      image_url: u.imageUrl,
+      profile_image_url: u.imageUrl,
+      has_image: u.imageUrl !== null,
+      identifier: u.email ?? u.username ?? u.id
+    },
+    created_at: m.createdAt,
+    updated_at: m.updatedAt
+  }
+}
+
 /** @category models */
 export class ClerkSimulator {
   readonly users = new Map<string, SimUser>()
@@ -134,78 +223,6 @@ export class ClerkSimulator {
     return event
   }
 
-  #userJson(u: SimUser) {
-    const emailId = `idn_${u.id.slice(5)}`
-    return {
-      object: "user",
-      id: u.id,
-      external_id: null,
-      primary_email_address_id: u.email === null ? null : emailId,
-      email_addresses: u.email === null
-        ? []
-        : [{ id: emailId, object: "email_address", email_address: u.email, linked_to: [], verification: { status: "verified", strategy: "email_code" } }],
-      phone_numbers: [],
-      username: u.username,
-      first_name: u.firstName,
-      last_name: u.lastName,
-      image_url: u.imageUrl,
-      profile_image_url: u.imageUrl,
-      has_image: u.imageUrl !== null,
-      public_metadata: u.publicMetadata,
-      private_metadata: u.privateMetadata,
-      unsafe_metadata: {},
-      password_enabled: true,
-      two_factor_enabled: false,
-      created_at: u.createdAt,
-      updated_at: u.updatedAt,
-      last_sign_in_at: null
-    }
-  }
-
-  #organizationJson(o: SimOrganization) {
-    return {
-      object: "organization",
-      id: o.id,
-      name: o.name,
-      slug: o.slug,
-      image_url: o.imageUrl,
-      has_image: o.imageUrl !== null,
-      public_metadata: o.publicMetadata,
-      private_metadata: o.privateMetadata,
-      max_allowed_memberships: 5,
-      admin_delete_enabled: true,
-      created_by: o.createdBy,
-      created_at: o.createdAt,
-      updated_at: o.updatedAt
-    }
-  }
-
-  #membershipJson(m: SimMembership) {
-    const u = this.users.get(m.userId)!
-    const o = this.organizations.get(m.organizationId)!
-    return {
-      object: "organization_membership",
-      id: m.id,
-      role: m.role,
-      role_name: m.role === Role.ADMIN ? "Admin" : "Member",
-      permissions: m.permissions,
-      public_metadata: m.publicMetadata,
-      private_metadata: {},
-      organization: this.#organizationJson(o),
-      public_user_data: {
-        user_id: u.id,
-        first_name: u.firstName,
-        last_name: u.lastName,
-        image_url: u.imageUrl,
-        profile_image_url: u.imageUrl,
-        has_image: u.imageUrl !== null,
-        identifier: u.email ?? u.username ?? u.id
-      },
-      created_at: m.createdAt,
-      updated_at: m.updatedAt
-    }
-  }
-
   /**
    * Registers a user that already exists in Clerk without emitting `user.created` (an app adopting
    * clerk-sync with existing users, or a lost delivery).
@@ -231,14 +248,14 @@ export class ClerkSimulator {
 
   createUser(fields: Partial<Omit<SimUser, "id" | "deleted" | "createdAt" | "updatedAt">> = {}): string {
     const id = this.existingUser(fields)
-    this.#emit("user.created", this.#userJson(this.users.get(id)!))
+    this.#emit("user.created", userJson(this.users.get(id)!))
     return id
   }
 
   updateUser(id: string, patch: Partial<Omit<SimUser, "id" | "deleted" | "createdAt" | "updatedAt">>): SimulatedEvent {
     const u = this.#live(this.users, id)
     Object.assign(u, patch, { updatedAt: this.#now })
-    return this.#emit("user.updated", this.#userJson(u))
+    return this.#emit("user.updated", userJson(u))
   }
 
   /** Deletes a user; with `cascade`, first emits the membership deletions Clerk may send too. */
@@ -271,14 +288,14 @@ export class ClerkSimulator {
       ...fields
     }
     this.organizations.set(id, o)
-    this.#emit("organization.created", this.#organizationJson(o))
+    this.#emit("organization.created", organizationJson(o))
     return id
   }
 
   updateOrganization(id: string, patch: Partial<Pick<SimOrganization, "name" | "slug" | "imageUrl" | "publicMetadata" | "privateMetadata">>): SimulatedEvent {
     const o = this.#live(this.organizations, id)
     Object.assign(o, patch, { updatedAt: this.#now })
-    return this.#emit("organization.updated", this.#organizationJson(o))
+    return this.#emit("organization.updated", organizationJson(o))
   }
 
   deleteOrganization(id: string, options: { readonly cascade?: boolean } = {}): SimulatedEvent {
@@ -316,7 +333,7 @@ export class ClerkSimulator {
       live: true
     }
     this.memberships.set(key, m)
-    return this.#emit("organizationMembership.created", this.#membershipJson(m))
+    return this.#emit("organizationMembership.created", membershipJson(this, m))
   }
 
   setRole(userId: string, organizationId: string, role: string): SimulatedEvent {
@@ -324,14 +341,14 @@ export class ClerkSimulator {
     m.role = role
     m.permissions = Role.permissionsOf(role, undefined)
     m.updatedAt = this.#now
-    return this.#emit("organizationMembership.updated", this.#membershipJson(m))
+    return this.#emit("organizationMembership.updated", membershipJson(this, m))
   }
 
   removeMember(userId: string, organizationId: string): SimulatedEvent {
     const m = this.#liveMembership(userId, organizationId)
     m.live = false
     m.updatedAt = this.#now
-    return this.#emit("organizationMembership.deleted", this.#membershipJson(m))
+    return this.#emit("organizationMembership.deleted", membershipJson(this, m))
   }
 
   /** Sends an event type clerk-sync does not sync (it must be recorded as ignored). */

@@ -15,7 +15,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
-import { ClerkSimulator, Role } from "@clerk-sync/core"
+import { ClerkSimulator } from "@clerk-sync/core"
 
 type Sim = ClerkSimulator.ClerkSimulator
 
@@ -35,75 +35,8 @@ export interface LoggedRequest {
   readonly returned: number
 }
 
-export const userJson = (u: ClerkSimulator.SimUser) => {
-  const emailId = `idn_${u.id.slice(5)}`
-  return {
-    object: "user",
-    id: u.id,
-    external_id: null,
-    primary_email_address_id: u.email === null ? null : emailId,
-    email_addresses: u.email === null
-      ? []
-      : [{ id: emailId, object: "email_address", email_address: u.email, linked_to: [], verification: { status: "verified", strategy: "email_code" } }],
-    phone_numbers: [],
-    username: u.username,
-    first_name: u.firstName,
-    last_name: u.lastName,
-    image_url: u.imageUrl,
-    profile_image_url: u.imageUrl,
-    has_image: u.imageUrl !== null,
-    public_metadata: u.publicMetadata,
-    private_metadata: u.privateMetadata,
-    unsafe_metadata: {},
-    password_enabled: true,
-    two_factor_enabled: false,
-    created_at: u.createdAt,
-    updated_at: u.updatedAt,
-    last_sign_in_at: null
-  }
-}
-
-export const organizationJson = (o: ClerkSimulator.SimOrganization) => ({
-  object: "organization",
-  id: o.id,
-  name: o.name,
-  slug: o.slug,
-  image_url: o.imageUrl,
-  has_image: o.imageUrl !== null,
-  public_metadata: o.publicMetadata,
-  private_metadata: o.privateMetadata,
-  max_allowed_memberships: 5,
-  admin_delete_enabled: true,
-  created_by: o.createdBy,
-  created_at: o.createdAt,
-  updated_at: o.updatedAt
-})
-
-export const membershipJson = (sim: Sim, m: ClerkSimulator.SimMembership) => {
-  const u = sim.users.get(m.userId)!
-  const o = sim.organizations.get(m.organizationId)!
-  return {
-    object: "organization_membership",
-    id: m.id,
-    role: m.role,
-    role_name: m.role === Role.ADMIN ? "Admin" : "Member",
-    permissions: m.permissions,
-    public_metadata: m.publicMetadata,
-    private_metadata: {},
-    organization: organizationJson(o),
-    public_user_data: {
-      user_id: u.id,
-      first_name: u.firstName,
-      last_name: u.lastName,
-      image_url: u.imageUrl,
-      profile_image_url: u.imageUrl,
-      has_image: u.imageUrl !== null,
-      identifier: u.email ?? u.username ?? u.id
-    },
-    created_at: m.createdAt,
-    updated_at: m.updatedAt
-  }
-}
+// The API's JSON is exactly what the simulator's webhooks carry in `data`: one encoder for both.
+export const { membershipJson, organizationJson, userJson } = ClerkSimulator
 
 interface Listed {
   readonly id: string
