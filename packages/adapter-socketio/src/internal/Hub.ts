@@ -236,7 +236,8 @@ export class Hub {
       this.#head = n.seq
       this.#log.push(n)
     }
-    if (this.#log.length > this.#o.logSize) {
+    // Trimmed in chunks (amortized O(1) per notification): it holds between logSize and twice that.
+    if (this.#log.length > 2 * this.#o.logSize) {
       const drop = this.#log.length - this.#o.logSize
       this.#logFloor = this.#log[drop - 1]!.seq
       this.#log = this.#log.slice(drop)
