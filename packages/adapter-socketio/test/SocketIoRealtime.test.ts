@@ -337,3 +337,34 @@ describe("SocketIoRealtime: resume", () => {
     }
   }, 60_000)
 })
+
+describe("SocketIoRealtime: Effect layer", () => {
+  it("provides the core's Publisher over the store in context, and closes with its scope", async () => {
+    const { Layer, ManagedRuntime } = await import("effect")
+    const { createServer } = await import("node:http")
+    const { Publisher, Relay, SyncStore, MemoryStore: Memory } = await import("@clerk-sync/core")
+    const { SocketIo, layer } = await import("../src/SocketIoRealtime.ts")
+    const http = createServer()
+    await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve))
+    const url = `http://127.0.0.1:${(http.address() as { port: number }).port}`
+    const runtime = ManagedRuntime.make(layer({ httpServer: http, auth: { adminToken: ADMIN_TOKEN }, pollIntervalMs: 0 }).pipe(Layer.provideMerge(Memory.layer)))
+    try {
+      const realtime = await runtime.runPromise(SocketIo.use((r) => Effect.succeed(r)))
+      await realtime.ready
+      const admin = await connectReady(url, { token: ADMIN_TOKEN })
+      const clerk = new ClerkSimulator.ClerkSimulator({ startAt: T0 })
+      clerk.createOrganization({ name: "Acme" })
+      const { Ingest } = await import("@clerk-sync/core")
+      await runtime.runPromise(Effect.forEach(clerk.events, (e) => Ingest.ingest(e)).pipe(Effect.andThen(Relay.drain())))
+      await waitFor(() => admin.delivered.length === 1)
+      assert.strictEqual((await runtime.runPromise(Publisher.Publisher.use((p) => Effect.succeed(p)))).name, "socket.io")
+      assert.isDefined(await runtime.runPromise(SyncStore.SyncStore.use((s) => Effect.succeed(s))))
+      await runtime.dispose()
+      await waitFor(() => admin.socket.disconnected, "disconnected when the scope closes")
+    } finally {
+      await runtime.dispose()
+      http.closeAllConnections()
+      await new Promise<void>((resolve) => http.close(() => resolve()))
+    }
+  })
+})

@@ -100,7 +100,7 @@ export interface ClerkSyncClient {
   readonly onReady: (handler: (ready: Ready) => void) => Unsubscribe
   /** What was missed is beyond the server's retention: refetch what you cache. */
   readonly onResync: (handler: (hello: Hello) => void) => Unsubscribe
-  /** Resolves the next time the client is live. */
+  /** Resolves the next time the client is live; rejects if it is refused (`unauthorized`) or closed first. */
   readonly live: () => Promise<void>
   /** Connects again now (after signing in, or after `unauthorized`). */
   readonly reconnect: () => void
@@ -160,7 +160,7 @@ export const connect = (options: ConnectOptions): ClerkSyncClient => {
   const errorHandlers = new Set<(e: ClerkSyncError) => void>()
   const readyHandlers = new Set<(r: Ready) => void>()
   const resyncHandlers = new Set<(h: Hello) => void>()
-  let liveWaiters: Array<() => void> = []
+  let liveWaiters: Array<{ readonly resolve: () => void; readonly reject: (e: Error) => void }> = []
 
   const call = <A>(handlers: Iterable<(a: A) => void>, value: A) => {
     for (const h of [...handlers]) {
@@ -186,10 +186,13 @@ export const connect = (options: ConnectOptions): ClerkSyncClient => {
         console.error("[clerk-sync] a handler threw:", e)
       }
     }
-    if (status === "live") {
+    if (status === "live" || status === "unauthorized" || status === "closed") {
       const waiters = liveWaiters
       liveWaiters = []
-      for (const w of waiters) w()
+      for (const w of waiters) {
+        if (status === "live") w.resolve()
+        else w.reject(Object.assign(new Error(`clerk-sync: ${status}${error ? ` (${error.code}: ${error.message})` : ""}`), { code: error?.code ?? status }))
+      }
     }
   }
   const fail = (e: ClerkSyncError) => {
@@ -345,7 +348,11 @@ export const connect = (options: ConnectOptions): ClerkSyncClient => {
     onError: (handler) => subscribe(errorHandlers, handler),
     onReady: (handler) => subscribe(readyHandlers, handler),
     onResync: (handler) => subscribe(resyncHandlers, handler),
-    live: () => (status === "live" ? Promise.resolve() : new Promise<void>((resolve) => liveWaiters.push(resolve))),
+    live: () => {
+      if (status === "live") return Promise.resolve()
+      if (status === "closed" || status === "unauthorized") return Promise.reject(new Error(`clerk-sync: ${status}`))
+      return new Promise<void>((resolve, reject) => void liveWaiters.push({ resolve, reject }))
+    },
     reconnect: () => {
       if (closed) return
       closing = null

@@ -170,7 +170,8 @@ describe("client", () => {
       await server.flush()
       let token = "not-a-jwt"
       const client = connect({ url: server.url, storage: null, transports: ["websocket"], getToken: () => token })
-      await waitFor(() => client.status === "unauthorized")
+      const refused = await client.live().then(() => null, (e: Error & { code?: string }) => e.code)
+      assert.strictEqual(refused, "malformed_token", "live() rejects when refused")
       assert.strictEqual(client.error?.code, "malformed_token")
       await sleep(1_200)
       assert.strictEqual(client.status, "unauthorized", "no retry loop with a bad token")

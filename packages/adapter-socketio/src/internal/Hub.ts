@@ -100,9 +100,9 @@ export class Hub {
     })
     this.ready.catch((error) => options.onError("could not read the outbox head", error))
     if (options.pollIntervalMs > 0) {
-      this.#pollTimer = setInterval(() => {
-        if (this.#o.nsp.sockets.size > 0 || this.#waiting.size > 0) void this.#enqueue(() => this.#fill(null))
-      }, options.pollIntervalMs)
+      // Always, not only with sockets connected: a node's head must stay current for the next
+      // fresh connection (which starts from it).
+      this.#pollTimer = setInterval(() => void this.#enqueue(() => this.#fill(null)), options.pollIntervalMs)
       this.#pollTimer.unref?.()
     }
   }
