@@ -85,7 +85,7 @@ const closed = (client: pg.Client): Effect.Effect<void> =>
     })
   })
 
-const connect = (config: pg.ClientConfig, role: "leader" | "listener"): Effect.Effect<pg.Client, unknown> =>
+const connect = (config: pg.ClientConfig, role: "candidate" | "listener"): Effect.Effect<pg.Client, unknown> =>
   Effect.tryPromise({
     try: async () => {
       const client = new pg.Client({ ...config, keepAlive: true, application_name: `clerk-sync-relay-${role}` })
@@ -172,7 +172,7 @@ export const makePg = (
     const asLeader = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
       // One attempt: undefined when someone else leads (or the database is unreachable).
       const attempt: Effect.Effect<{ readonly done: A } | undefined, E, R> = Effect.acquireUseRelease(
-        Effect.option(connect(config, "leader")),
+        Effect.option(connect(config, "candidate")),
         (client) =>
           Effect.gen(function*() {
             if (client._tag === "None") return undefined
@@ -181,6 +181,8 @@ export const makePg = (
               c.query<{ ok: boolean }>("SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok", [lockKey(db.schema)])
             ))
             if (got._tag === "None" || got.value.rows[0]?.ok !== true) return undefined
+            // Named once it leads, so that `pg_stat_activity` shows which process relays.
+            yield* Effect.ignore(Effect.tryPromise(() => c.query("SET application_name = 'clerk-sync-relay-leader'")))
             // Leadership ends when the connection does: its events tell at once, a heartbeat tells
             // when the network silently dropped it.
             const beat = Effect.andThen(Effect.sleep(heartbeat), Effect.tryPromise(() => c.query("SELECT 1")))

@@ -24,12 +24,13 @@
 import { PGlite } from "@electric-sql/pglite"
 import { SyncStore } from "@clerk-sync/core"
 import { Config, Context, Effect, Layer, Option, Redacted, type Scope } from "effect"
-import { Kysely, PGliteDialect, PostgresDialect } from "kysely"
+import { CompiledQuery, Kysely, PGliteDialect, PostgresDialect } from "kysely"
 import { mkdirSync } from "node:fs"
 import { resolve } from "node:path"
 import pg from "pg"
 import * as Db from "./internal/database.ts"
 import type * as GroupCommit from "./internal/groupCommit.ts"
+import { preparingPool } from "./internal/prepared.ts"
 import * as Store from "./internal/store.ts"
 import { schemaName } from "./internal/text.ts"
 import { migrate, type MigrationError } from "./Migrations.ts"
@@ -40,7 +41,7 @@ export const DEFAULT_SCHEMA = "clerk_sync"
 
 /** @category models */
 export interface GroupCommitOptions {
-  /** Most deliveries per transaction (default 48; at most 60, see `MAX_BATCH`). */
+  /** Most deliveries per transaction (default 48). */
   readonly maxBatch?: number
   /** Batches in flight at once (default 2). */
   readonly workers?: number
@@ -53,8 +54,8 @@ export interface Options {
   /** Apply pending migrations at start-up (default true; `SKIP_DB_MIGRATIONS=true` turns it off in {@link layerConfig}). */
   readonly migrate?: boolean
   /**
-   * Let concurrent ingests share a transaction, each in its own savepoint (default true): one
-   * fsync for many deliveries. A failing delivery fails alone.
+   * Let concurrent ingests share a transaction (default true): one fsync for many deliveries. A
+   * failing delivery fails alone (the others are retried without it).
    */
   readonly groupCommit?: boolean | GroupCommitOptions
   /** Wake-up and leadership timings of the {@link OutboxRelay}. */
@@ -167,7 +168,16 @@ export const layerPg = (options: PgOptions): StoreLayer => {
       }),
       (p) => (owned ? Effect.promise(() => p.end().catch(() => undefined)) : Effect.void)
     )
-    const kysely = new Kysely<any>({ dialect: new PostgresDialect({ pool }) })
+    // Kysely owns no pool: the pool is closed above, only if the layer made it.
+    const kysely = new Kysely<any>({
+      dialect: new PostgresDialect({
+        pool: preparingPool(pool),
+        // The store's prepared statements run with generic plans: planned once per connection,
+        // not at every execution (their parameters are keys and arrays of keys: one plan fits
+        // all). Only named statements are affected; the app's own queries are not.
+        onCreateConnection: (connection) => connection.executeQuery(CompiledQuery.raw("SET plan_cache_mode = force_generic_plan")).then(() => undefined)
+      })
+    })
     const db = Db.make(kysely, "pg", schema)
     const clientConfig: pg.ClientConfig = owned ? { connectionString: connectionString! } : (pool as unknown as { options: pg.ClientConfig }).options
     return yield* services(db, options, makePg(db, clientConfig, options.relay))

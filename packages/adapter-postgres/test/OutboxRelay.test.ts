@@ -105,8 +105,15 @@ describe("OutboxRelay across processes (PostgreSQL 15)", () => {
       yield* Effect.forkChild(b.asLeader(Effect.andThen(Deferred.succeed(bLeads, undefined), Effect.never)))
       assert.isFalse(yield* within(600, Deferred.await(bLeads)), "b waits while a leads")
       // The leader's process "dies": its connection is cut.
+      // (The session holding this schema's leader lock: an advisory lock on a bigint key shows in
+      // pg_locks as its two 32-bit halves.)
       const killed = yield* Effect.promise(() =>
-        postgres.query<{ ok: boolean }>("SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = 'clerk-sync-relay-leader' AND datname = current_database()")
+        postgres.query<{ ok: boolean }>(
+          `SELECT pg_terminate_backend(l.pid) AS ok FROM pg_locks l, (SELECT hashtextextended($1, 0) AS k) h
+          WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+            AND l.classid::bigint = ((h.k >> 32) & 4294967295) AND l.objid::bigint = (h.k & 4294967295)`,
+          [`clerk-sync:relay:${schema}`]
+        )
       )
       assert.deepStrictEqual(killed.map((k) => k.ok), [true])
       assert.isTrue(yield* within(5_000, Deferred.await(aStopped)), "a stops relaying at once")

@@ -14,7 +14,7 @@ const query = async (url: string, text: string): Promise<ReadonlyArray<Record<st
 
 describe("test harness: the run's PostgreSQL server", () => {
   it("is a real PostgreSQL 15 with fsync on, not running as root", async () => {
-    const [row] = await query(sharedServerUrl(), "SELECT current_setting('server_version_num')::int AS v, current_setting('fsync') AS fsync")
+    const [row] = await query(await sharedServerUrl(), "SELECT current_setting('server_version_num')::int AS v, current_setting('fsync') AS fsync")
     assert.isAtLeast(Number(row!["v"]), 150000)
     assert.isBelow(Number(row!["v"]), 160000)
     assert.strictEqual(row!["fsync"], "on")

@@ -5,7 +5,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ClerkSimulator, Domain, Ingest, MemoryStore, Plan, Planner, SyncStore } from "@clerk-sync/core"
 import { Canonical, inOrderState } from "@clerk-sync/core/testing"
-import { ConfigProvider, Effect, Exit, Layer, Option } from "effect"
+import { Cause, ConfigProvider, Effect, Exit, Fiber, Layer, Option } from "effect"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -264,6 +264,59 @@ describe("PostgresStore on PostgreSQL 15: concurrency (several connections, seve
         }
       }).pipe(Effect.scoped))
   }
+
+  it.live("group commit: when a batch's COMMIT fails, nothing of it is written, and only the bad delivery fails", () => {
+    const schema = freshSchema("commitfail")
+    return Effect.gen(function*() {
+      const store = yield* Store
+      const clerk = new ClerkSimulator.ClerkSimulator({ idPrefix: "cf", startAt: T0 })
+      const held = clerk.createUser({ firstName: "Held" })
+      yield* deliver(clerk.events)
+      // A deferred constraint: checked at COMMIT, so the batch's commit itself fails. And a count of
+      // attempts to write a user (a sequence: not rolled back).
+      yield* Effect.promise(() =>
+        postgres!.query(`CREATE FUNCTION ${schema}.poison() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN IF NEW.first_name = 'Poison' THEN RAISE EXCEPTION 'poisoned at commit'; END IF; RETURN NEW; END $$;
+          CREATE CONSTRAINT TRIGGER poison AFTER INSERT OR UPDATE ON ${schema}.users DEFERRABLE INITIALLY DEFERRED
+          FOR EACH ROW EXECUTE FUNCTION ${schema}.poison();
+          CREATE SEQUENCE ${schema}.attempts;
+          CREATE FUNCTION ${schema}.count_attempt() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN PERFORM nextval('${schema}.attempts'); RETURN NEW; END $$;
+          CREATE TRIGGER count_attempt AFTER INSERT ON ${schema}.users FOR EACH ROW EXECUTE FUNCTION ${schema}.count_attempt()`)
+      )
+      // The one worker is kept busy by a delivery blocked on a row lock, so the next deliveries
+      // queue up and form one batch.
+      const locker = new pg.Client({ connectionString: postgres!.url()! })
+      yield* Effect.promise(() => locker.connect())
+      yield* Effect.addFinalizer(() => Effect.promise(() => locker.end().catch(() => {})))
+      yield* Effect.promise(() => locker.query("BEGIN"))
+      yield* Effect.promise(() => locker.query(`SELECT 1 FROM ${schema}.users WHERE clerk_user_id = $1 FOR UPDATE`, [held]))
+      const update = clerk.tick().updateUser(held, { firstName: "Updated" })
+      const first = yield* Effect.forkChild(Ingest.ingest(update))
+      yield* Effect.promise(async () => {
+        while ((await postgres!.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"))[0]!.n === 0) {
+          await new Promise((resolve) => setTimeout(resolve, 20))
+        }
+      })
+      const names = ["A", "B", "Poison", "C", "D"]
+      for (const name of names) clerk.createUser({ firstName: name })
+      const batch = clerk.events.slice(-names.length)
+      const exits = yield* Effect.forkChild(Effect.forEach(batch, (e) => Effect.exit(Ingest.ingest(e)), { concurrency: "unbounded" }))
+      yield* Effect.sleep(200) // all five queued behind the blocked batch
+      yield* Effect.promise(() => locker.query("COMMIT"))
+      assert.strictEqual((yield* Fiber.join(first)).status, "processed")
+      const outcomes = (yield* Fiber.join(exits)).map((exit) =>
+        Exit.isSuccess(exit) ? exit.value.status : (Cause.squash(exit.cause) as { _tag: string })._tag
+      )
+      assert.deepStrictEqual(outcomes, ["processed", "processed", "StorageUnavailable", "processed", "processed"])
+      const [attempts] = yield* Effect.promise(() => postgres!.query<{ n: string }>(`SELECT last_value AS n FROM ${schema}.attempts`))
+      assert.strictEqual(Number(attempts!.n), 10, "each of the five was written once in the failed batch, then once alone")
+      const counts = yield* store.counts
+      assert.strictEqual(counts.users, 5)
+      assert.strictEqual(counts.inbox.processed, 6)
+      assert.isTrue(Option.isNone(yield* store.findUser(JSON.parse(batch[2]!.body).data.id)), "nothing of the bad delivery")
+    }).pipe(Effect.provide(postgres!.layer({ schema, groupCommit: { workers: 1 } })), Effect.scoped)
+  })
 
   it.live("deliveries racing from several processes converge to the in-order state", () =>
     Effect.gen(function*() {

@@ -14,7 +14,7 @@ import { backends } from "./utils/backends.ts"
 const [pglite, postgres] = backends("contract")
 
 syncStoreContract("in-memory (reference)", () => MemoryStore.layer, { runs: 50 })
-syncStoreContract("PGlite", () => pglite!.layer(), { runs: 50, concurrency: 4 })
+syncStoreContract("PGlite", () => pglite!.layer(), { runs: 30, concurrency: 4 })
 syncStoreContract("PostgreSQL 15, group commit", () => postgres!.layer(), { runs: 300, concurrency: 16, timeout: 180_000 })
 syncStoreContract("PostgreSQL 15, one transaction per delivery", () => postgres!.layer({ groupCommit: false }), {
   runs: 100,

@@ -1,23 +1,23 @@
 /**
- * Group commit: concurrent ingests share one transaction, so one fsync serves many deliveries.
+ * Group commit: concurrent ingests share one transaction, so one fsync (and one BEGIN, one lock
+ * statement, one COMMIT) serves many deliveries.
  *
  * Callers enqueue and wait. Each worker takes whatever is queued (at least one, at most
- * `maxBatch`) and runs it as one transaction, each delivery in its own savepoint; while it runs,
- * new deliveries queue up and form the next batch. No timer: a lone delivery is never delayed.
+ * `maxBatch`) and runs it as one transaction; while it runs, new deliveries queue up and form the
+ * next batch. No timer: a lone delivery is never delayed.
  *
- * Failure isolation: a delivery that fails inside its savepoint is retried alone, in a
- * transaction of its own, after the batch commits; a planner that throws fails only its own
- * delivery; when the batch's COMMIT (or its locking) fails, the whole batch fails with
- * `StorageUnavailable` (after the bounded retries for deadlocks and serialization failures).
+ * One bad delivery fails alone. A planner that throws wrote nothing, so the batch goes on without
+ * it. A statement that fails (or the COMMIT) aborts the whole transaction: then every delivery of
+ * the batch is run again alone, in a transaction of its own, and only the bad one fails. This is
+ * cheaper than a savepoint around each delivery (two round trips each, on every batch) for the
+ * same isolation, since failures are rare.
  */
 import { SyncStore } from "@clerk-sync/core"
-import { Cause, Deferred, Effect, Queue, type Scope } from "effect"
+import { Cause, Deferred, Effect, Exit, Queue, type Scope } from "effect"
 import type { Database } from "./database.ts"
 import { type ItemResult, type Pending, runBatch } from "./ingest.ts"
 
-/** At most this many deliveries share a transaction: each savepoint that writes takes a
- * subtransaction id, and beyond 64 per transaction Postgres's subxid cache overflows, which slows
- * every other session's snapshots. */
+/** At most this many deliveries share a transaction (bounded work and lock sets per transaction). */
 export const MAX_BATCH = 48
 
 export interface Options {
@@ -33,50 +33,38 @@ interface Waiting {
 
 const unavailable = (cause: unknown) => new SyncStore.StorageUnavailable({ operation: "ingest", cause })
 
-/** Turns one delivery's result into its outcome (running it alone when it failed in a batch). */
-export const settle = (
-  db: Database,
-  item: Pending,
-  result: ItemResult
-): Effect.Effect<SyncStore.IngestOutcome, SyncStore.StorageUnavailable> => {
-  switch (result._tag) {
-    case "Done":
-      return Effect.succeed(result.outcome)
-    case "PlanFailed":
-      return Effect.fail(unavailable(result.cause))
-    case "Failed":
-      return ingestAlone(db, item)
-  }
-}
+const outcomeOf = (result: ItemResult): Effect.Effect<SyncStore.IngestOutcome, SyncStore.StorageUnavailable> =>
+  result._tag === "Done" ? Effect.succeed(result.outcome) : Effect.fail(unavailable(result.cause))
 
 /** One delivery in a transaction of its own. */
 export const ingestAlone = (db: Database, item: Pending): Effect.Effect<SyncStore.IngestOutcome, SyncStore.StorageUnavailable> =>
   runBatch(db, [item]).pipe(
     Effect.mapError((e) => unavailable(e._tag === "PlanFailed" ? e.cause : e)),
-    Effect.flatMap(([result]) =>
-      result!._tag === "Done"
-        ? Effect.succeed(result!.outcome)
-        : Effect.fail(unavailable(result!._tag === "PlanFailed" ? result!.cause : result!.error))
-    )
+    Effect.flatMap(([result]) => outcomeOf(result!))
   )
 
 const processBatch = (db: Database, batch: ReadonlyArray<Waiting>): Effect.Effect<void> =>
   Effect.gen(function*() {
+    if (batch.length === 1) {
+      const [w] = batch
+      return yield* Deferred.done(w!.deferred, yield* Effect.exit(ingestAlone(db, w!.item)))
+    }
     const results = yield* Effect.result(runBatch(db, batch.map((w) => w.item)))
-    if (results._tag === "Failure") {
-      const error = unavailable(results.failure._tag === "PlanFailed" ? results.failure.cause : results.failure)
-      yield* Effect.forEach(batch, (w) => Deferred.fail(w.deferred, error), { discard: true })
+    if (results._tag === "Success") {
+      yield* Effect.forEach(batch, (w, i) => Effect.flatMap(Effect.exit(outcomeOf(results.success[i]!)), (exit) => Deferred.done(w.deferred, exit)), {
+        discard: true
+      })
       return
     }
-    yield* Effect.forEach(
-      batch,
-      (w, i) => Effect.flatMap(Effect.exit(settle(db, w.item, results.success[i]!)), (exit) => Deferred.done(w.deferred, exit)),
-      { discard: true }
-    )
+    // The transaction failed: find the culprit by running each delivery alone.
+    yield* Effect.forEach(batch, (w) => Effect.flatMap(Effect.exit(ingestAlone(db, w.item)), (exit) => Deferred.done(w.deferred, exit)), {
+      concurrency: 4,
+      discard: true
+    })
   }).pipe(
     // A bug must not kill the worker (every later ingest would wait forever): fail the batch.
     Effect.catchCause((cause) =>
-      Effect.forEach(batch, (w) => Deferred.fail(w.deferred, unavailable(Cause.squash(cause))), { discard: true })
+      Effect.forEach(batch, (w) => Deferred.done(w.deferred, Exit.fail(unavailable(Cause.squash(cause)))), { discard: true })
     )
   )
 
@@ -88,7 +76,7 @@ export const make = (
   options: Options = {}
 ): Effect.Effect<(item: Pending) => Effect.Effect<SyncStore.IngestOutcome, SyncStore.StorageUnavailable>, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const maxBatch = Math.max(1, Math.min(options.maxBatch ?? MAX_BATCH, 60))
+    const maxBatch = Math.max(1, options.maxBatch ?? MAX_BATCH)
     const queue = yield* Queue.unbounded<Waiting>()
     // A batch, once taken, is seen through (uninterruptible): closing the store waits for it, so
     // nobody waits forever on a delivery a closing store dropped.

@@ -1,7 +1,8 @@
 /**
- * The ingest transaction: record the delivery in the inbox, lock and read the planner's scope, run
- * the pure planner, write its rows and outbox notifications, set the inbox status. One delivery,
- * or a batch of them sharing a transaction (group commit), each in its own savepoint.
+ * The ingest transaction: lock, read the planner's scope (and whether the delivery is already in
+ * the inbox), run the pure planner, then write in one statement the inbox row (with its final
+ * status), the plan's rows and its outbox notifications. Two round trips per delivery, plus BEGIN,
+ * the locks and COMMIT, which a batch of deliveries sharing a transaction (group commit) pays once.
  *
  * Concurrency (several connections, several processes) is made safe by locking, never by luck:
  * 1. Transaction-scoped advisory locks on every key the batch may touch (`u:<clerk user>`,
@@ -21,7 +22,11 @@ import type { Domain, Plan, SyncStore } from "@clerk-sync/core"
 import { sql, type RawBuilder } from "kysely"
 import { type Database, type DbError, isRetryable, type Transaction } from "./database.ts"
 import * as Rows from "./rows.ts"
-import { toJson, toText, toTextOrNull } from "./text.ts"
+import { PREPARED } from "./prepared.ts"
+import { toJson, toText } from "./text.ts"
+
+/** Marks a statement for preparing (see `prepared.ts`). */
+const PREPARED_SQL = sql.raw(PREPARED)
 
 /** One delivery waiting to be ingested. */
 export interface Pending {
@@ -39,9 +44,8 @@ export class PlanFailed {
 
 export type ItemResult =
   | { readonly _tag: "Done"; readonly outcome: SyncStore.IngestOutcome }
+  /** The planner threw; nothing of this delivery was written, and the batch went on. */
   | { readonly _tag: "PlanFailed"; readonly cause: unknown }
-  /** Failed inside its savepoint (the rest of the batch went on): retry it alone. */
-  | { readonly _tag: "Failed"; readonly error: DbError }
 
 /** How many times a transaction is retried after a deadlock or serialization failure. */
 const RETRIES = 5
@@ -111,7 +115,8 @@ const scopeArrays = (scope: Plan.Scope) => ({
 })
 
 interface SnapshotRecord {
-  readonly inserted: number | string
+  /** The inbox status of the delivery, when it is there already. */
+  readonly existing: SyncStore.InboxStatus | null
   readonly memberships: ReadonlyArray<Rows.MembershipRecord> | string | null
   readonly users: ReadonlyArray<Rows.UserRecord> | string | null
   readonly organizations: ReadonlyArray<Rows.OrganizationRecord> | string | null
@@ -121,40 +126,51 @@ const jsonArray = <A>(value: ReadonlyArray<A> | string | null): ReadonlyArray<A>
   value === null ? [] : typeof value === "string" ? (JSON.parse(value) as ReadonlyArray<A>) : value
 
 /**
- * Inserts the inbox row (final status, since everything commits together) and, for an `Apply`,
- * reads the snapshot in the same round trip. `inserted = 0` means the svix-id was already there.
+ * Whether the delivery is in the inbox already (its status), and the snapshot of its scope, in one
+ * round trip. Race-free: the transaction holds the delivery's `e:` lock, so nobody else can be
+ * recording the same svix-id meanwhile.
  */
-const recordAndRead = (t: Tables, tx: Transaction, item: Pending): Effect.Effect<SnapshotRecord, DbError> => {
-  const { request, now } = item
-  const inbox = request.inbox
-  const insert = sql`INSERT INTO ${t.inbox} (svix_id, type, payload, status, attempts, error, received_at, processed_at)
-    VALUES (${toText(inbox.svixId)}, ${toText(inbox.type)}, ${toJson(inbox.payload)}::jsonb, ${statusOf(request)}, 1,
-      ${request._tag === "Fail" ? toText(request.error) : null}, ${Rows.iso(inbox.receivedAt)}::timestamptz, ${Rows.iso(now)}::timestamptz)
-    ON CONFLICT (svix_id) DO NOTHING RETURNING id`
-  if (request._tag !== "Apply") {
-    return Effect.map(
-      tx.run((trx) => sql<SnapshotRecord>`WITH ins AS (${insert}) SELECT count(*) AS inserted, NULL AS memberships, NULL AS users, NULL AS organizations FROM ins`.execute(trx)),
-      (r) => r.rows[0]!
-    )
-  }
-  return Effect.map(tx.run((trx) => snapshotQuery(t, scopeArrays(request.scope), insert).execute(trx)), (r) => r.rows[0]!)
-}
-
-const snapshotQuery = (t: Tables, s: ReturnType<typeof scopeArrays>, insert: RawBuilder<unknown> | undefined) => {
+const read = (t: Tables, tx: Transaction, request: Extract<SyncStore.IngestRequest, { _tag: "Apply" }>): Effect.Effect<SnapshotRecord, DbError> => {
+  const s = scopeArrays(request.scope)
   const ids = membershipIds(t, s)
-  const ins = insert === undefined ? sql`SELECT 1 AS id WHERE false` : insert
   const m = ids === undefined
     ? sql`SELECT NULL::uuid AS id, NULL::uuid AS user_id, NULL::uuid AS organization_id WHERE false`
     : sql`SELECT m.id, m.clerk_membership_id, m.user_id, m.organization_id, u.clerk_user_id, o.clerk_org_id, m.role, m.permissions,
           m.public_metadata, m.version, m.created_at, m.updated_at, m.deleted_at
         FROM ${t.memberships} m JOIN ${t.users} u ON u.id = m.user_id JOIN ${t.organizations} o ON o.id = m.organization_id
         WHERE m.id IN (${ids})`
-  return sql<SnapshotRecord>`WITH ins AS (${ins}), m AS (${m})
+  const query = sql<SnapshotRecord>`${PREPARED_SQL}WITH m AS (${m})
     SELECT
-      (SELECT count(*) FROM ins) AS inserted,
+      (SELECT status FROM ${t.inbox} WHERE svix_id = ${toText(request.inbox.svixId)}) AS existing,
       (SELECT json_agg(m) FROM m) AS memberships,
       (SELECT json_agg(u) FROM ${t.users} u WHERE u.clerk_user_id = ANY(${s.users}::text[]) OR u.id IN (SELECT user_id FROM m)) AS users,
       (SELECT json_agg(o) FROM ${t.organizations} o WHERE o.clerk_org_id = ANY(${s.organizations}::text[]) OR o.id IN (SELECT organization_id FROM m)) AS organizations`
+  return Effect.map(tx.run((trx) => query.execute(trx)), (r) => r.rows[0]!)
+}
+
+/** The inbox row's columns, as the write statement inserts or updates them. */
+const inboxValues = (request: SyncStore.IngestRequest, now: number) => ({
+  svixId: toText(request.inbox.svixId),
+  type: toText(request.inbox.type),
+  payload: toJson(request.inbox.payload),
+  status: statusOf(request),
+  error: request._tag === "Fail" ? toText(request.error) : null,
+  receivedAt: Rows.iso(request.inbox.receivedAt),
+  processedAt: Rows.iso(now)
+})
+
+/**
+ * Records the delivery: a new row (`insert`), or, when reprocessing, the existing row updated
+ * (`update`: status, error, attempts + 1, and the payload as delivered now).
+ */
+const inboxStatement = (t: Tables, mode: "insert" | "update", request: SyncStore.IngestRequest, now: number) => {
+  const v = inboxValues(request, now)
+  return mode === "insert"
+    ? sql`INSERT INTO ${t.inbox} (svix_id, type, payload, status, attempts, error, received_at, processed_at)
+        VALUES (${v.svixId}, ${v.type}, ${v.payload}::jsonb, ${v.status}, 1, ${v.error}, ${v.receivedAt}::timestamptz, ${v.processedAt}::timestamptz)`
+    : sql`UPDATE ${t.inbox} SET type = ${v.type}, payload = ${v.payload}::jsonb, status = ${v.status}, attempts = attempts + 1,
+        error = ${v.error}, received_at = ${v.receivedAt}::timestamptz, processed_at = ${v.processedAt}::timestamptz
+        WHERE svix_id = ${v.svixId}`
 }
 
 const toSnapshot = (record: SnapshotRecord): Plan.Snapshot => ({
@@ -169,19 +185,28 @@ const lastBy = <A>(rows: ReadonlyArray<A>, key: (a: A) => string): ReadonlyArray
   return [...new Map(rows.map((r) => [key(r), r])).values()]
 }
 
-/** Writes a plan's rows and notifications in one statement; returns how many notifications. */
-const writePlan = (t: Tables, tx: Transaction, plan: Plan.Plan, now: number): Effect.Effect<number, DbError> => {
+/**
+ * Writes, in one statement, the inbox row, the plan's rows and its notifications; returns how many
+ * notifications.
+ */
+const writePlan = (
+  t: Tables,
+  tx: Transaction,
+  inbox: RawBuilder<unknown>,
+  plan: Plan.Plan,
+  now: number
+): Effect.Effect<number, DbError> => {
   const users = lastBy(plan.users, (u: Domain.UserRow) => u.clerkUserId)
   const organizations = lastBy(plan.organizations, (o: Domain.OrganizationRow) => o.clerkOrgId)
   const memberships = lastBy(plan.memberships, (m: Domain.MembershipRow) => `${m.userId}|${m.organizationId}`)
-  if (users.length + organizations.length + memberships.length + plan.notifications.length === 0) return Effect.succeed(0)
   const payload = toJson({
     users: users.map(Rows.userJson),
     organizations: organizations.map(Rows.organizationJson),
     memberships: memberships.map(Rows.membershipJson),
     notifications: plan.notifications
   })
-  const query = sql<{ notified: string | number }>`WITH p AS (SELECT ${payload}::json AS j),
+  const query = sql<{ notified: string | number }>`${PREPARED_SQL}WITH p AS (SELECT ${payload}::json AS j),
+    ib AS (${inbox} RETURNING 1),
     iu AS (
       INSERT INTO ${t.users} AS t (id, clerk_user_id, email, first_name, last_name, username, image_url, public_metadata, placeholder, version, created_at, updated_at, deleted_at, synced_at)
       SELECT r.id, r.clerk_user_id, r.email, r.first_name, r.last_name, r.username, r.image_url, coalesce(r.public_metadata, '{}'), r.placeholder, r.version, r.created_at, r.updated_at, r.deleted_at, now()
@@ -215,54 +240,44 @@ const writePlan = (t: Tables, tx: Transaction, plan: Plan.Plan, now: number): Ef
       FROM p, json_array_elements(p.j -> 'notifications') WITH ORDINALITY AS n(value, ord)
       ORDER BY n.ord
       RETURNING 1)
-    SELECT (SELECT count(*) FROM ob) AS notified,
+    SELECT (SELECT count(*) FROM ob) AS notified, (SELECT count(*) FROM ib) AS recorded,
       (SELECT count(*) FROM iu) + (SELECT count(*) FROM io) + (SELECT count(*) FROM im) AS written`
   return Effect.map(tx.run((trx) => query.execute(trx)), (r) => Number(r.rows[0]!.notified))
 }
 
-/** One delivery, inside the batch's transaction (and its own savepoint when batched). */
+const rerunnable = (status: SyncStore.InboxStatus | null | undefined, options: SyncStore.IngestOptions | undefined): boolean =>
+  options?.reprocess === true && (status === "failed" || status === "received")
+
+/**
+ * One delivery, inside its batch's transaction. Nothing is written before the planner has run, so
+ * a planner that throws leaves the transaction clean for the rest of the batch.
+ */
 const processItem = (t: Tables, tx: Transaction, item: Pending): Effect.Effect<SyncStore.IngestOutcome, DbError | PlanFailed> =>
   Effect.gen(function*() {
     const { request, options, now } = item
-    const record = yield* recordAndRead(t, tx, item)
-    let rerun = false
-    if (Number(record.inserted) === 0) {
+    if (request._tag !== "Apply") {
+      const outcome: SyncStore.IngestOutcome = request._tag === "Ignore" ? { _tag: "Ignored" } : { _tag: "Failed", error: request.error }
+      // The usual case in one round trip: record it unless it is there already.
+      const inserted = yield* tx.run((trx) =>
+        sql<{ id: string }>`${PREPARED_SQL}${inboxStatement(t, "insert", request, now)} ON CONFLICT (svix_id) DO NOTHING RETURNING id`.execute(trx)
+      )
+      if (inserted.rows.length > 0) return outcome
       if (options?.reprocess !== true) return { _tag: "Duplicate" } as const
       const existing = yield* tx.run((trx) =>
-        sql<{ status: SyncStore.InboxStatus }>`SELECT status FROM ${t.inbox} WHERE svix_id = ${toText(request.inbox.svixId)} FOR UPDATE`.execute(trx)
+        sql<{ status: SyncStore.InboxStatus }>`SELECT status FROM ${t.inbox} WHERE svix_id = ${toText(request.inbox.svixId)}`.execute(trx)
       )
-      const status = existing.rows[0]?.status
-      if (status !== "failed" && status !== "received") return { _tag: "Duplicate" } as const
-      rerun = true
+      if (!rerunnable(existing.rows[0]?.status, options)) return { _tag: "Duplicate" } as const
+      yield* tx.run((trx) => inboxStatement(t, "update", request, now).execute(trx))
+      return outcome
     }
-    let outcome: SyncStore.IngestOutcome
-    switch (request._tag) {
-      case "Ignore":
-        outcome = { _tag: "Ignored" }
-        break
-      case "Fail":
-        outcome = { _tag: "Failed", error: request.error }
-        break
-      case "Apply": {
-        const snapshot = toSnapshot(record)
-        const planned = Result.try(() => request.plan(snapshot))
-        if (Result.isFailure(planned)) return yield* Effect.fail(new PlanFailed(planned.failure))
-        const plan = planned.success
-        const notifications = yield* writePlan(t, tx, plan, now)
-        outcome = { _tag: "Processed", applied: plan.outcome === "applied", notifications }
-        break
-      }
-    }
-    if (rerun) {
-      const inbox = request.inbox
-      yield* tx.run((trx) =>
-        sql`UPDATE ${t.inbox} SET type = ${toText(inbox.type)}, payload = ${toJson(inbox.payload)}::jsonb, status = ${statusOf(request)},
-          attempts = attempts + 1, error = ${request._tag === "Fail" ? toTextOrNull(request.error) : null},
-          received_at = ${Rows.iso(inbox.receivedAt)}::timestamptz, processed_at = ${Rows.iso(now)}::timestamptz
-          WHERE svix_id = ${toText(inbox.svixId)}`.execute(trx)
-      )
-    }
-    return outcome
+    const record = yield* read(t, tx, request)
+    if (record.existing !== null && !rerunnable(record.existing, options)) return { _tag: "Duplicate" } as const
+    const planned = Result.try(() => request.plan(toSnapshot(record)))
+    if (Result.isFailure(planned)) return yield* Effect.fail(new PlanFailed(planned.failure))
+    const plan = planned.success
+    const inbox = inboxStatement(t, record.existing === null ? "insert" : "update", request, now)
+    const notifications = yield* writePlan(t, tx, inbox, plan, now)
+    return { _tag: "Processed", applied: plan.outcome === "applied", notifications } as const
   })
 
 /** Takes the batch's locks: advisory locks in lock order, then the fanned-out membership rows. */
@@ -270,7 +285,7 @@ const lock = (db: Database, t: Tables, tx: Transaction, items: ReadonlyArray<Pen
   Effect.gen(function*() {
     const keys = lockKeys(db.schema, items)
     yield* tx.run((trx) =>
-      sql`SELECT pg_advisory_xact_lock(s.h) FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest(${keys}::text[]) AS k) AS s ORDER BY s.h`
+      sql`${PREPARED_SQL}SELECT pg_advisory_xact_lock(s.h) FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest(${keys}::text[]) AS k) AS s ORDER BY s.h`
         .execute(trx)
     )
     const mu = new Set<string>()
@@ -282,41 +297,28 @@ const lock = (db: Database, t: Tables, tx: Transaction, items: ReadonlyArray<Pen
     }
     const ids = membershipIds(t, { mu: [...mu], mo: [...mo], pu: [], po: [] })
     if (ids !== undefined) {
-      yield* tx.run((trx) => sql`SELECT id FROM ${t.memberships} WHERE id IN (${ids}) ORDER BY id FOR UPDATE`.execute(trx))
+      yield* tx.run((trx) => sql`${PREPARED_SQL}SELECT id FROM ${t.memberships} WHERE id IN (${ids}) ORDER BY id FOR UPDATE`.execute(trx))
     }
   })
 
-const SAVEPOINT = sql.raw("SAVEPOINT clerk_sync_event")
-const RELEASE = sql.raw("RELEASE SAVEPOINT clerk_sync_event")
-const ROLLBACK_TO = sql.raw("ROLLBACK TO SAVEPOINT clerk_sync_event")
-
 /**
- * Runs a batch in one transaction. A batch of one has no savepoint: any failure fails the
- * transaction. In a larger batch, a delivery that fails is rolled back to its savepoint and
- * reported, and the others commit.
+ * Runs deliveries in one transaction, one after the other. A planner that throws fails its own
+ * delivery only (it wrote nothing). A statement that fails aborts the transaction, and so fails
+ * the batch: see {@link runBatch}.
  */
 const runOnce = (db: Database, items: ReadonlyArray<Pending>): Effect.Effect<ReadonlyArray<ItemResult>, DbError | PlanFailed> => {
   const t = tables(db.schema)
   return db.transaction((tx) =>
     Effect.gen(function*() {
       yield* lock(db, t, tx, items)
-      if (items.length === 1) {
-        const outcome = yield* processItem(t, tx, items[0]!)
-        return [{ _tag: "Done", outcome }] as const
-      }
+      if (items.length === 1) return [{ _tag: "Done", outcome: yield* processItem(t, tx, items[0]!) }] as const
       const results: Array<ItemResult> = []
       for (const item of items) {
-        yield* tx.run((trx) => SAVEPOINT.execute(trx))
-        const result = yield* Effect.result(processItem(t, tx, item))
-        if (Result.isSuccess(result)) {
-          yield* tx.run((trx) => RELEASE.execute(trx))
-          results.push({ _tag: "Done", outcome: result.success })
-        } else {
-          yield* tx.run((trx) => ROLLBACK_TO.execute(trx))
-          yield* tx.run((trx) => RELEASE.execute(trx))
-          const failure = result.failure
-          results.push(failure._tag === "PlanFailed" ? { _tag: "PlanFailed", cause: failure.cause } : { _tag: "Failed", error: failure })
-        }
+        const result = yield* processItem(t, tx, item).pipe(
+          Effect.map((outcome): ItemResult => ({ _tag: "Done", outcome })),
+          Effect.catchTag("PlanFailed", (failure) => Effect.succeed<ItemResult>({ _tag: "PlanFailed", cause: failure.cause }))
+        )
+        results.push(result)
       }
       return results
     })

@@ -29,6 +29,3 @@ export const toJson = (value: unknown): string => {
 
 /** A string `text` accepts. */
 export const toText = (value: string): string => (value.includes("\u0000") ? value.replaceAll("\u0000", "\ufffd") : value)
-
-/** A string `text` accepts, or null. */
-export const toTextOrNull = (value: string | null): string | null => (value === null ? null : toText(value))

@@ -17,8 +17,8 @@
  *
  * @since 0.1.0
  */
-import { inject } from "vitest"
 import pg from "pg"
+import type {} from "vitest"
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -31,13 +31,15 @@ declare module "vitest" {
 export const URL_ENV = "CLERK_SYNC_TEST_DATABASE_URL"
 
 /**
- * URL of the shared server's `postgres` database.
+ * URL of the shared server's `postgres` database. (vitest is loaded only here, so that the rest of
+ * this module, and `startPostgresServer`, work outside vitest too: in benchmarks, say.)
  *
  * @category accessors
  */
-export const sharedServerUrl = (): string => {
+export const sharedServerUrl = async (): Promise<string> => {
   let url: string | undefined
   try {
+    const { inject } = await import("vitest")
     url = inject("clerkSyncPostgresUrl")
   } catch {
     // not inside a vitest worker
@@ -85,7 +87,7 @@ const admin = async <A>(serverUrl: string, f: (client: pg.Client) => Promise<A>)
  * @category constructors
  */
 export const createTestDatabase = async (options: { readonly prefix?: string; readonly serverUrl?: string } = {}): Promise<TestDatabase> => {
-  const serverUrl = options.serverUrl ?? sharedServerUrl()
+  const serverUrl = options.serverUrl ?? (await sharedServerUrl())
   const prefix = (options.prefix ?? "t").toLowerCase().replace(/[^a-z0-9_]/g, "_").slice(0, 30)
   const name = `${prefix}_${process.pid}_${++counter}_${Math.random().toString(36).slice(2, 8)}`
   await admin(serverUrl, (client) => client.query(`CREATE DATABASE "${name}" TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'`))
