@@ -288,6 +288,25 @@ describe("SocketIoRealtime: resume", () => {
     }
   })
 
+  it("tells a client whose lastSeq is ahead of the whole outbox (a reset database) to resync", async () => {
+    const server = await startServer(await newStore())
+    try {
+      const clerk = new ClerkSimulator.ClerkSimulator({ startAt: T0 })
+      const alice = clerk.createUser({ firstName: "Alice" })
+      await server.send(clerk.events)
+      const again = await connectReady(server.url, { token: await server.issuer.sign({ sub: alice }), lastSeq: 5_000 })
+      assert.isTrue(again.hellos[0]!.resync)
+      assert.strictEqual(again.hellos[0]!.seq, 1)
+      const mark = clerk.events.length
+      clerk.tick().updateUser(alice, { firstName: "Alicia" })
+      await server.send(clerk.events.slice(mark))
+      await waitFor(() => again.delivered.length === 1, "live again, not waiting for seq 5,001")
+      again.close()
+    } finally {
+      await server.close()
+    }
+  })
+
   it("resumes across 1,000 events with the client offline for part of them: nothing missed, nothing twice", async () => {
     const server = await startServer(await newStore(), { readBatchSize: 128 })
     try {

@@ -19,7 +19,7 @@ import type { Socket } from "socket.io"
 import type { Identity } from "../Auth.ts"
 import { type Hello, HELLO, READY, type Ready, type Snapshot, type SnapshotOrganization, VERSION } from "../Protocol.ts"
 import { ADMIN, orgRoom, RoomSet, rewind, userRoom } from "../Rooms.ts"
-import { closeDeleted, type Hub, type Waiter } from "./Hub.ts"
+import { closeDeleted, findHead, type Hub, type Waiter } from "./Hub.ts"
 
 const run = <A, E>(effect: Effect.Effect<A, E>): Promise<A> => Effect.runPromise(effect)
 
@@ -87,7 +87,8 @@ export class Session implements Waiter {
     let resync = false
     if (this.#o.lastSeq !== null) {
       const floor = await run(store.outboxFloor)
-      if (this.#o.lastSeq < floor - 1) resync = true
+      if (this.#o.lastSeq < floor - 1) resync = true // what it missed was pruned
+      else if (this.#o.lastSeq > head && this.#o.lastSeq > (await findHead(store))) resync = true // from another database (reset)
       else cursor = this.#o.lastSeq
     }
     if (identity.kind === "admin") {
