@@ -88,14 +88,19 @@ ${
     ? `<script type="module">
   import { connect } from ${JSON.stringify(live.clientScript)}
   const status = document.getElementById("live")
-  let pending = false
+  // One refresh at a time; a notification arriving during one asks for another, so none is lost.
+  let running = false
+  let again = false
   const refresh = async () => {
-    if (pending) return
-    pending = true
+    if (running) { again = true; return }
+    running = true
     try {
-      const res = await fetch("/dashboard/fragment", { credentials: "same-origin", cache: "no-store" })
-      if (res.ok) document.getElementById("dashboard").innerHTML = await res.text()
-    } finally { pending = false }
+      do {
+        again = false
+        const res = await fetch("/dashboard/fragment", { credentials: "same-origin", cache: "no-store" })
+        if (res.ok) document.getElementById("dashboard").innerHTML = await res.text()
+      } while (again)
+    } finally { running = false }
   }
   const sync = connect({ url: location.origin, getToken: async () => ${JSON.stringify(live.token)}, storage: null })
   sync.onStatus((s) => { status.textContent = s; status.dataset.state = s })

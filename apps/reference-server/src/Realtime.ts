@@ -47,7 +47,8 @@ export const publishers = Layer.effectContext(Effect.gen(function*() {
     const pool = Option.isSome(settings.databaseUrl) ? yield* clusterPool(settings.databaseUrl.value) : undefined
     const realtime = yield* shareWith(httpServer, "/socket.io/", SocketIoRealtime.make({
       httpServer,
-      ...(pool ? { postgres: { pool } } : {}),
+      // The adapter's table for large payloads lives in clerk-sync's schema, not in `public`.
+      ...(pool ? { postgres: { pool, tableName: `${settings.schema}.socket_io_attachments` } } : {}),
       auth: {
         jwtKey: Option.getOrUndefined(settings.clerkJwtKey),
         jwksUrl: Option.getOrUndefined(settings.clerkJwksUrl),
