@@ -4,11 +4,16 @@
  * in the same run, against a real PostgreSQL 15 server this benchmark starts itself (fsync on:
  * the fsync per commit is what group commit saves). These machines are noisy: read the ratios.
  *
- * The workload is a stream of real Clerk deliveries going through the whole ingest (decode,
- * lock, read, plan, write, outbox): half `user.created`, half `organizationMembership.created`
- * into 20 organizations (so concurrent deliveries contend on organization locks, as a busy tenant
- * makes them). Each client sends its next delivery when the previous one is answered (closed
- * loop), as Svix's concurrent deliveries do. Both modes use a pool of 20 connections.
+ * Two workloads of real Clerk deliveries, each going through the whole ingest (decode, lock, read,
+ * plan, write, outbox):
+ * - `independent`: users signing up and updating their profile (`user.created`, `user.updated`),
+ *   each delivery about a user of its own: nothing to wait for but the commit;
+ * - `contended`: users signing up and joining one of 20 organizations (`user.created`,
+ *   `organizationMembership.created`): concurrent deliveries wait for each other on the
+ *   organizations' locks, as a busy tenant's do.
+ * Each client sends its next delivery when the previous one is answered (closed loop), as Svix's
+ * concurrent deliveries do. Both modes use a pool of 20 connections; group commit runs with its
+ * defaults.
  *
  * Run: `npx tsx bench/group-commit.ts` (from the repo root, so Node 24 is used).
  */
@@ -26,10 +31,14 @@ export interface BenchRow {
   readonly vsBaseline?: number | undefined
 }
 
+export type Workload = "independent" | "contended"
+
 export interface GroupCommitBenchOptions {
   /** Concurrent ingests to measure (default 1, 16, 64). */
   readonly concurrency?: ReadonlyArray<number>
-  /** Deliveries per measurement at concurrency 1 (default 300); others get 8× that. */
+  /** Workloads to measure (default both). */
+  readonly workloads?: ReadonlyArray<Workload>
+  /** Deliveries per measurement at concurrency 1 (default 200); others get 8× that. */
   readonly events?: number
   /** Rounds per case, modes interleaved; the median round is reported (default 3). */
   readonly rounds?: number
@@ -49,21 +58,25 @@ const median = (xs: ReadonlyArray<number>): number => [...xs].sort((a, b) => a -
 
 let run = 0
 
-/** A stream of deliveries: users signing up and joining one of 20 organizations. */
-const workload = (n: number) => {
+/** A stream of `n` deliveries of the workload, and the deliveries to make before (not measured). */
+const workload = (kind: Workload, n: number) => {
   const clerk = new ClerkSimulator.ClerkSimulator({ idPrefix: `b${++run}x`, startAt: 1_767_225_600_000 })
-  const orgs = Array.from({ length: 20 }, (_, i) => clerk.createOrganization({ name: `Org ${i}` }))
+  const orgs = kind === "contended" ? Array.from({ length: 20 }, (_, i) => clerk.createOrganization({ name: `Org ${i}` })) : []
   const setup = [...clerk.events]
   for (let i = 0; clerk.events.length - setup.length < n; i++) {
     clerk.tick()
     const user = clerk.createUser({ firstName: `User ${i}`, email: `user${i}@example.com` })
-    clerk.addMember(user, orgs[i % orgs.length]!)
+    if (kind === "contended") clerk.addMember(user, orgs[i % orgs.length]!)
+    else clerk.tick().updateUser(user, { lastName: `Updated ${i}` })
   }
-  return { setup, stream: clerk.events.slice(setup.length, setup.length + n) }
+  const stream = clerk.events.slice(setup.length, setup.length + n)
+  // A user's two deliveries are not sent back to back (they would only wait for each other).
+  const spread = kind === "independent" ? [...stream.filter((_, i) => i % 2 === 0), ...stream.filter((_, i) => i % 2 === 1)] : stream
+  return { setup, stream: spread }
 }
 
-const measure = (url: string, mode: Mode, concurrency: number, n: number): Promise<Measurement> => {
-  const { setup, stream } = workload(n)
+const measure = (url: string, kind: Workload, mode: Mode, concurrency: number, n: number): Promise<Measurement> => {
+  const { setup, stream } = workload(kind, n)
   const layer = PostgresStore.layerPg({
     connectionString: url,
     schema: `bench_${mode}_${run}`,
@@ -89,42 +102,47 @@ const measure = (url: string, mode: Mode, concurrency: number, n: number): Promi
 /** Runs the benchmark and returns its rows (also used by `bench/run.ts`). */
 export const runGroupCommitBench = async (options: GroupCommitBenchOptions = {}): Promise<ReadonlyArray<BenchRow>> => {
   const levels = options.concurrency ?? [1, 16, 64]
+  const workloads = options.workloads ?? ["independent", "contended"]
   const rounds = options.rounds ?? 3
-  const base = options.events ?? 300
+  const base = options.events ?? 200
   const server = await startPostgresServer({ name: "bench", settings: { max_connections: 200 } })
   try {
     const results = new Map<string, Array<Measurement>>()
     // Warm-up (JIT, server caches), not reported.
-    await measure(server.url, "single", 16, 200)
-    await measure(server.url, "group", 16, 200)
+    await measure(server.url, "contended", "single", 16, 200)
+    await measure(server.url, "contended", "group", 16, 200)
     for (let round = 0; round < rounds; round++) {
-      for (const concurrency of levels) {
-        const n = concurrency === 1 ? base : base * 8
-        // Alternate which mode goes first, so neither always runs on a warmer server.
-        const modes: ReadonlyArray<Mode> = round % 2 === 0 ? ["single", "group"] : ["group", "single"]
-        for (const mode of modes) {
-          const key = `${mode}:${concurrency}`
-          results.set(key, [...(results.get(key) ?? []), await measure(server.url, mode, concurrency, n)])
+      for (const kind of workloads) {
+        for (const concurrency of levels) {
+          const n = concurrency === 1 ? base : base * 8
+          // Alternate which mode goes first, so neither always runs on a warmer server.
+          const modes: ReadonlyArray<Mode> = round % 2 === 0 ? ["single", "group"] : ["group", "single"]
+          for (const mode of modes) {
+            const key = `${kind}:${mode}:${concurrency}`
+            results.set(key, [...(results.get(key) ?? []), await measure(server.url, kind, mode, concurrency, n)])
+          }
         }
       }
     }
     const rows: Array<BenchRow> = []
-    for (const concurrency of levels) {
-      const of = (mode: Mode) => {
-        const ms = results.get(`${mode}:${concurrency}`)!
-        return { eventsPerSecond: median(ms.map((m) => m.eventsPerSecond)), p50: median(ms.map((m) => m.p50)), p99: median(ms.map((m) => m.p99)) }
+    for (const kind of workloads) {
+      for (const concurrency of levels) {
+        const of = (mode: Mode) => {
+          const ms = results.get(`${kind}:${mode}:${concurrency}`)!
+          return { eventsPerSecond: median(ms.map((m) => m.eventsPerSecond)), p50: median(ms.map((m) => m.p50)), p99: median(ms.map((m) => m.p99)) }
+        }
+        const single = of("single")
+        const group = of("group")
+        const label = `${kind}, ${concurrency} concurrent`
+        rows.push(
+          { name: `one transaction per delivery, ${label}: throughput`, value: single.eventsPerSecond, unit: "events/s" },
+          { name: `group commit, ${label}: throughput`, value: group.eventsPerSecond, unit: "events/s", vsBaseline: group.eventsPerSecond / single.eventsPerSecond },
+          { name: `one transaction per delivery, ${label}: p50`, value: single.p50, unit: "ms" },
+          { name: `group commit, ${label}: p50`, value: group.p50, unit: "ms", vsBaseline: group.p50 / single.p50 },
+          { name: `one transaction per delivery, ${label}: p99`, value: single.p99, unit: "ms" },
+          { name: `group commit, ${label}: p99`, value: group.p99, unit: "ms", vsBaseline: group.p99 / single.p99 }
+        )
       }
-      const single = of("single")
-      const group = of("group")
-      const label = `${concurrency} concurrent`
-      rows.push(
-        { name: `one transaction per delivery, ${label}: throughput`, value: single.eventsPerSecond, unit: "events/s" },
-        { name: `group commit, ${label}: throughput`, value: group.eventsPerSecond, unit: "events/s", vsBaseline: group.eventsPerSecond / single.eventsPerSecond },
-        { name: `one transaction per delivery, ${label}: p50`, value: single.p50, unit: "ms" },
-        { name: `group commit, ${label}: p50`, value: group.p50, unit: "ms", vsBaseline: group.p50 / single.p50 },
-        { name: `one transaction per delivery, ${label}: p99`, value: single.p99, unit: "ms" },
-        { name: `group commit, ${label}: p99`, value: group.p99, unit: "ms", vsBaseline: group.p99 / single.p99 }
-      )
     }
     return rows
   } finally {
@@ -133,16 +151,17 @@ export const runGroupCommitBench = async (options: GroupCommitBenchOptions = {})
 }
 
 const format = (rows: ReadonlyArray<BenchRow>): string => {
-  const lines = ["| concurrent ingests | mode | events/s | p50 ms | p99 ms |", "|---:|---|---:|---:|---:|"]
-  const levels = [...new Set(rows.map((r) => r.name.match(/, (\d+) concurrent/)![1]!))]
-  for (const level of levels) {
+  const lines = ["| workload | concurrent ingests | mode | events/s | p50 ms | p99 ms |", "|---|---:|---|---:|---:|---:|"]
+  const cases = [...new Set(rows.map((r) => r.name.match(/, (\w+, \d+) concurrent/)![1]!))]
+  for (const c of cases) {
+    const [kind, level] = c.split(", ")
     for (const mode of ["one transaction per delivery", "group commit"]) {
-      const get = (metric: string) => rows.find((r) => r.name === `${mode}, ${level} concurrent: ${metric}`)!
+      const get = (metric: string) => rows.find((r) => r.name === `${mode}, ${c} concurrent: ${metric}`)!
       const ratio = (r: BenchRow) => (r.vsBaseline === undefined ? "" : ` (×${r.vsBaseline.toFixed(2)})`)
       const t = get("throughput")
       const p50 = get("p50")
       const p99 = get("p99")
-      lines.push(`| ${level} | ${mode} | ${t.value.toFixed(0)}${ratio(t)} | ${p50.value.toFixed(1)}${ratio(p50)} | ${p99.value.toFixed(1)}${ratio(p99)} |`)
+      lines.push(`| ${kind} | ${level} | ${mode} | ${t.value.toFixed(0)}${ratio(t)} | ${p50.value.toFixed(1)}${ratio(p50)} | ${p99.value.toFixed(1)}${ratio(p99)} |`)
     }
   }
   return lines.join("\n")

@@ -43,7 +43,7 @@ export const DEFAULT_SCHEMA = "clerk_sync"
 export interface GroupCommitOptions {
   /** Most deliveries per transaction (default 48). */
   readonly maxBatch?: number
-  /** Batches in flight at once (default 2). */
+  /** Batches in flight at once (default 4). */
   readonly workers?: number
 }
 

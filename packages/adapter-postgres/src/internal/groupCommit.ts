@@ -15,14 +15,14 @@
 import { SyncStore } from "@clerk-sync/core"
 import { Cause, Deferred, Effect, Exit, Queue, type Scope } from "effect"
 import type { Database } from "./database.ts"
-import { type ItemResult, type Pending, runBatch } from "./ingest.ts"
+import { type ItemResult, lockKeys, type Pending, runBatch } from "./ingest.ts"
 
 /** At most this many deliveries share a transaction (bounded work and lock sets per transaction). */
 export const MAX_BATCH = 48
 
 export interface Options {
   readonly maxBatch?: number
-  /** Batches in flight at once (default 2). */
+  /** Batches in flight at once (default 4). */
   readonly workers?: number
 }
 
@@ -70,6 +70,11 @@ const processBatch = (db: Database, batch: ReadonlyArray<Waiting>): Effect.Effec
 
 /**
  * Starts the workers in the current scope and returns the batching `ingest`.
+ *
+ * A worker forms its batch from the queued deliveries that share no lock key with the batches
+ * in flight (the others wait in the queue, their turn comes when those commit): batches of one
+ * process never wait for each other's locks inside the database, where a waiting batch would
+ * hold its own locks, and its deliveries' answers, for the length of the other's transaction.
  */
 export const make = (
   db: Database,
@@ -77,21 +82,61 @@ export const make = (
 ): Effect.Effect<(item: Pending) => Effect.Effect<SyncStore.IngestOutcome, SyncStore.StorageUnavailable>, never, Scope.Scope> =>
   Effect.gen(function*() {
     const maxBatch = Math.max(1, options.maxBatch ?? MAX_BATCH)
-    const queue = yield* Queue.unbounded<Waiting>()
+    const pending: Array<Waiting & { readonly keys: ReadonlyArray<string> }> = []
+    /** Lock keys of the batches in flight (how many batches hold each). */
+    const held = new Map<string, number>()
+    // Something changed (a delivery queued, a batch done): a sleeping worker should look.
+    const changed = yield* Queue.sliding<void>(1)
+    const signal = () => void Queue.offerUnsafe(changed, undefined)
+
+    const select = () => {
+      const batch: typeof pending = []
+      const rest: typeof pending = []
+      for (const w of pending) {
+        if (batch.length < maxBatch && w.keys.every((k) => !held.has(k))) batch.push(w)
+        else rest.push(w)
+      }
+      pending.splice(0, pending.length, ...rest)
+      return batch
+    }
+    const hold = (batch: typeof pending, delta: 1 | -1) => {
+      for (const w of batch) {
+        for (const k of w.keys) {
+          const n = (held.get(k) ?? 0) + delta
+          if (n === 0) held.delete(k)
+          else held.set(k, n)
+        }
+      }
+    }
+
     // A batch, once taken, is seen through (uninterruptible): closing the store waits for it, so
     // nobody waits forever on a delivery a closing store dropped.
-    const worker = Effect.forever(
-      Effect.flatMap(Queue.takeBetween(queue, 1, maxBatch), (batch) => Effect.uninterruptible(processBatch(db, batch)))
-    )
-    for (let i = 0; i < Math.max(1, options.workers ?? 2); i++) yield* Effect.forkScoped(worker)
+    const worker = Effect.forever(Effect.gen(function*() {
+      let batch = select()
+      while (batch.length === 0) {
+        yield* Queue.take(changed)
+        batch = select()
+      }
+      hold(batch, 1)
+      if (pending.length > 0) signal() // there may be work for another worker
+      yield* Effect.uninterruptible(Effect.ensuring(processBatch(db, batch), Effect.sync(() => {
+        hold(batch, -1)
+        signal()
+      })))
+    }))
+    for (let i = 0; i < Math.max(1, options.workers ?? 4); i++) yield* Effect.forkScoped(worker)
     // On shutdown, whoever is still queued gets an answer rather than waiting forever.
     yield* Effect.addFinalizer(() =>
-      Effect.flatMap(Queue.clear(queue), (left) =>
-        Effect.forEach(left, (w) => Deferred.fail(w.deferred, unavailable("store closed")), { discard: true })
-      ).pipe(Effect.ignore)
+      Effect.forEach(pending.splice(0), (w) => Deferred.fail(w.deferred, unavailable("store closed")), { discard: true })
     )
     return (item: Pending) =>
       Effect.flatMap(Deferred.make<SyncStore.IngestOutcome, SyncStore.StorageUnavailable>(), (deferred) =>
-        Effect.andThen(Queue.offer(queue, { item, deferred }), Deferred.await(deferred))
+        Effect.andThen(
+          Effect.sync(() => {
+            pending.push({ item, deferred, keys: lockKeys(db.schema, [item]) })
+            signal()
+          }),
+          Deferred.await(deferred)
+        )
       )
   })

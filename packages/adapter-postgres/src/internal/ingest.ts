@@ -56,7 +56,7 @@ const statusOf = (request: SyncStore.IngestRequest): SyncStore.InboxStatus =>
 const unique = (values: Iterable<string>): Array<string> => [...new Set(values)]
 
 /** The advisory lock keys of a batch (hashed and sorted by the lock statement). */
-const lockKeys = (schema: string, items: ReadonlyArray<Pending>): Array<string> => {
+export const lockKeys = (schema: string, items: ReadonlyArray<Pending>): Array<string> => {
   const keys = new Set<string>()
   for (const { request } of items) {
     keys.add(`${schema}:e:${request.inbox.svixId}`)
