@@ -25,8 +25,8 @@ import { PGlite } from "@electric-sql/pglite"
 import { SyncStore } from "@clerk-sync/core"
 import { Config, Context, Effect, Layer, Option, Redacted, type Scope } from "effect"
 import { CompiledQuery, Kysely, PGliteDialect, PostgresDialect } from "kysely"
-import { mkdirSync } from "node:fs"
-import { resolve } from "node:path"
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { join, resolve } from "node:path"
 import pg from "pg"
 import * as Db from "./internal/database.ts"
 import type * as GroupCommit from "./internal/groupCommit.ts"
@@ -184,6 +184,61 @@ export const layerPg = (options: PgOptions): StoreLayer => {
   }))
 }
 
+/** Directories this process has open. */
+const openDirectories = new Set<string>()
+
+/**
+ * PGlite serves one process, and one instance: two opening the same directory would corrupt it. A
+ * lock file (with the holder's pid; a dead holder's lock is taken over) makes the second one fail
+ * at start-up, saying why.
+ */
+const lockDirectory = (dir: string) =>
+  Effect.acquireRelease(
+    Effect.suspend(() => {
+      const locked = (holder: number) =>
+        Effect.die(
+          new Error(
+            `The PGlite database in ${dir} is already open (process ${holder}). PGlite serves one process: ` +
+              `to run several, use PostgreSQL (set DATABASE_URL).`
+          )
+        )
+      if (openDirectories.has(dir)) return locked(process.pid)
+      const file = join(dir, "clerk-sync.lock")
+      try {
+        mkdirSync(dir, { recursive: true })
+        for (let attempt = 0; attempt < 2; attempt++) {
+          try {
+            writeFileSync(file, String(process.pid), { flag: "wx" })
+            openDirectories.add(dir)
+            return Effect.succeed(file)
+          } catch (error) {
+            if ((error as { code?: string }).code !== "EEXIST") throw error
+            const holder = Number(readFileSync(file, "utf8").trim())
+            if (Number.isInteger(holder) && holder !== process.pid && isAlive(holder)) return locked(holder)
+            rmSync(file, { force: true })
+          }
+        }
+        throw new Error(`could not lock ${dir}`)
+      } catch (cause) {
+        return Effect.fail(new SyncStore.StorageUnavailable({ operation: "open PGlite", cause: Db.toDbError(cause) }))
+      }
+    }),
+    (file) =>
+      Effect.sync(() => {
+        openDirectories.delete(dir)
+        rmSync(file, { force: true })
+      })
+  )
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as { code?: string }).code === "EPERM"
+  }
+}
+
 /**
  * The store on PGlite: Postgres in-process, no server. One process owns a data directory.
  *
@@ -192,13 +247,11 @@ export const layerPg = (options: PgOptions): StoreLayer => {
 export const layerPGlite = (options: PGliteOptions = {}): StoreLayer => {
   const schema = schemaName(options.schema ?? DEFAULT_SCHEMA)
   return Layer.effectContext(Effect.gen(function*() {
+    const dir = options.pglite === undefined && options.dataDir !== undefined ? resolve(options.dataDir) : undefined
+    if (dir !== undefined) yield* lockDirectory(dir)
     const pglite = options.pglite ?? (yield* Effect.acquireRelease(
       Effect.tryPromise({
-        try: () => {
-          const dir = options.dataDir === undefined ? undefined : resolve(options.dataDir)
-          if (dir !== undefined) mkdirSync(dir, { recursive: true })
-          return PGlite.create(dir)
-        },
+        try: () => PGlite.create(dir),
         catch: (cause) => new SyncStore.StorageUnavailable({ operation: "open PGlite", cause: Db.toDbError(cause) })
       }),
       (p) => Effect.promise(() => p.close().catch(() => undefined))

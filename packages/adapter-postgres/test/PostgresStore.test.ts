@@ -171,24 +171,36 @@ for (const backend of BACKENDS) {
         assert.isBelow(row!.transactions, 20, `40 ingests in ${row!.transactions} transactions`)
       }))
 
-    it.live("a PGlite database persists to its directory, and layerConfig picks PGlite without DATABASE_URL", () =>
-      Effect.gen(function*() {
-        if (backend.name !== "PGlite") return
-        const dir = mkdtempSync(join(tmpdir(), "clerk-sync-pglite-"))
-        try {
-          const env = ConfigProvider.fromEnv({ env: { CLERK_SYNC_PGLITE_DIR: dir, CLERK_SYNC_SCHEMA: "embedded" } })
-          const layer = () => PostgresStore.layerConfig.pipe(Layer.provide(ConfigProvider.layer(env)))
-          const clerk = new ClerkSimulator.ClerkSimulator({ idPrefix: "disk", startAt: T0 })
-          const ada = clerk.createUser({ firstName: "Ada" })
-          yield* deliver(clerk.events).pipe(Effect.provide(layer()))
-          const found = yield* Store.use((s) => s.findUser(ada)).pipe(Effect.provide(layer()))
-          assert.strictEqual(Option.getOrThrow(found).firstName, "Ada")
-        } finally {
-          rmSync(dir, { recursive: true, force: true })
-        }
-      }), 60_000)
   })
 }
+
+describe("PostgresStore on PGlite: embedded", () => {
+  it.live("a PGlite database persists to its directory, and layerConfig picks PGlite without DATABASE_URL", () =>
+    Effect.acquireUseRelease(Effect.sync(() => mkdtempSync(join(tmpdir(), "clerk-sync-pglite-"))), (dir) =>
+      Effect.gen(function*() {
+        const env = ConfigProvider.fromEnv({ env: { CLERK_SYNC_PGLITE_DIR: dir, CLERK_SYNC_SCHEMA: "embedded" } })
+        const layer = () => PostgresStore.layerConfig.pipe(Layer.provide(ConfigProvider.layer(env)))
+        const clerk = new ClerkSimulator.ClerkSimulator({ idPrefix: "disk", startAt: T0 })
+        const ada = clerk.createUser({ firstName: "Ada" })
+        yield* deliver(clerk.events).pipe(Effect.provide(layer()))
+        // PGlite serves one instance: a second opening of the directory is refused, saying why,
+        // in this process or while another live process holds it; a dead holder's lock is taken over.
+        const refused = (exit: Exit.Exit<unknown, unknown>, why: string) => {
+          assert.isTrue(Exit.isFailure(exit))
+          if (Exit.isFailure(exit)) assert.include(String(Cause.squash(exit.cause)), why)
+        }
+        yield* Effect.scoped(Effect.gen(function*() {
+          const reopened = yield* Layer.build(layer())
+          const found = yield* Store.use((s) => s.findUser(ada)).pipe(Effect.provide(reopened))
+          assert.strictEqual(Option.getOrThrow(found).firstName, "Ada")
+          refused(yield* Effect.exit(Effect.scoped(Layer.build(layer()))), "already open")
+        }))
+        writeFileSync(join(dir, "clerk-sync.lock"), "1") // init: alive
+        refused(yield* Effect.exit(Effect.scoped(Layer.build(layer()))), "process 1")
+        writeFileSync(join(dir, "clerk-sync.lock"), "999999999") // no such process
+        yield* Effect.scoped(Layer.build(layer()))
+      }), (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))), 60_000)
+})
 
 const danglingMembership = (): Domain.MembershipRow => ({
   id: crypto.randomUUID(),
