@@ -129,7 +129,7 @@ const main = async () => {
     })
   }
   for (const l of [...latency, ...fanout]) {
-    const what = l.label.startsWith("latency") ? `webhook→client p50 / p99 (ms) at ${l.label.slice(8)} events/s` : `${l.label} clients: webhook→client p50 / p99 (ms), delivered`
+    const what = l.label.startsWith("latency") ? `webhook→client p50 / p99 (ms) at ${l.label.slice(8, -2)} events/s` : `${l.label} clients: webhook→client p50 / p99 (ms), delivered`
     const cell = (k: ServerKind) => `${f1(l.p50[k])} / ${f1(l.p99[k])}${l.delivered[k] < 0.9995 ? ` (${(l.delivered[k] * 100).toFixed(1)}% delivered)` : ", 100%"}`
     rows.push({ figure: what, clerkSync: cell("clerk-sync"), baseline: cell("baseline"), ratio: `p99 ${ratio(l.p99["clerk-sync"], l.p99.baseline, false)}` })
   }

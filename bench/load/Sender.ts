@@ -122,12 +122,15 @@ export const makePoster = (sockets: number) => {
   const post = (url: URL, headers: Record<string, string>, body: string | Uint8Array, timeoutMs: number, method = "POST") =>
     new Promise<PostResult>((resolve) => {
       let done = false
+      // Svix's timeout runs from the moment it sends, whether or not a connection was free.
+      const timer = setTimeout(() => req.destroy(Object.assign(new Error("timeout"), { code: "timeout" })), timeoutMs)
       const finish = (r: PostResult) => {
+        clearTimeout(timer)
         if (done) return
         done = true
         resolve(r)
       }
-      const req = request(url, { method, agent, headers: { ...headers, "content-length": String(Buffer.byteLength(body)) }, timeout: timeoutMs }, (res) => {
+      const req = request(url, { method, agent, headers: { ...headers, "content-length": String(Buffer.byteLength(body)) } }, (res) => {
         const chunks: Array<Buffer> = []
         res.on("data", (c: Buffer) => chunks.push(c))
         res.on("end", () => {
@@ -136,7 +139,6 @@ export const makePoster = (sockets: number) => {
         })
         res.on("error", (e: NodeJS.ErrnoException) => finish({ status: 0, retryAfter: null, body: "", error: e.code ?? e.message }))
       })
-      req.on("timeout", () => req.destroy(Object.assign(new Error("timeout"), { code: "timeout" })))
       req.on("error", (e: NodeJS.ErrnoException) => finish({ status: 0, retryAfter: null, body: "", error: e.code ?? e.message }))
       req.end(body)
     })

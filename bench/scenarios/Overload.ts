@@ -25,7 +25,7 @@ export interface OverloadResult {
 }
 
 export const runOverload = async (ctx: Context): Promise<OverloadResult> => {
-  const rate = 1_500
+  const rate = 1_000
   const seconds = ctx.quick ? 8 : 20
   const history = generate({ events: rate * seconds, seed: 77, idPrefix: "ovx" })
   const results = await interleaved(1, async (kind, round) => {

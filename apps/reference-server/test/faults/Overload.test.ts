@@ -12,7 +12,7 @@ import { type Attempt, percentile, type RetryPolicy, send } from "../../../../be
 import * as State from "../../../../bench/load/State.ts"
 import { readInbox, size } from "./utils/Harness.ts"
 
-const EVENTS = size(1_000, 15_000)
+const EVENTS = size(600, 15_000)
 const SENDERS = size(400, 1_000)
 const MAX_IN_FLIGHT = 32
 /** Svix's shape (immediately, then seconds apart), compressed: a shed delivery comes back later, not in a storm. */

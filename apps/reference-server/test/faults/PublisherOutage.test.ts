@@ -12,7 +12,7 @@ import { type ServerHandle, startClerkSync } from "../../../../bench/load/Proces
 import { patient, send } from "../../../../bench/load/Sender.ts"
 import { eventually, RealtimeClient, readOutbox, receivedAll, size, sleep } from "./utils/Harness.ts"
 
-const EVENTS = size(600, 9_000)
+const EVENTS = size(450, 9_000)
 const CLIENTS = 3
 
 describe("fault: Socket.IO publisher outage (all clients disconnected)", () => {

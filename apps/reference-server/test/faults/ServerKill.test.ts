@@ -11,7 +11,7 @@ import { patient, send } from "../../../../bench/load/Sender.ts"
 import * as State from "../../../../bench/load/State.ts"
 import { eventually, RealtimeClient, readInbox, readOutbox, receivedAll, size } from "./utils/Harness.ts"
 
-const EVENTS = size(1_500, 20_000)
+const EVENTS = size(1_200, 20_000)
 const KILLS = size(1, 3)
 
 describe("fault: server process killed mid-stream", () => {

@@ -47,7 +47,7 @@ export class RealtimeClient {
 
   constructor(url: string, token: string) {
     this.socket = io(`${url}/clerk-sync`, {
-      transports: process.env.POLL ? ["polling", "websocket"] : ["websocket"],
+      transports: ["websocket"],
       forceNew: true,
       reconnectionDelay: 100,
       reconnectionDelayMax: 500,
