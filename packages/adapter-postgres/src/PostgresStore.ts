@@ -34,7 +34,8 @@ import { preparingPool } from "./internal/prepared.ts"
 import * as Store from "./internal/store.ts"
 import { schemaName } from "./internal/text.ts"
 import { migrate, type MigrationError } from "./Migrations.ts"
-import { makePg, makePGlite, OutboxRelay, type RelayOptions, type Signals } from "./OutboxRelay.ts"
+import { makePg, makePGlite, type Signals } from "./internal/relay.ts"
+import { OutboxRelay, type RelayOptions } from "./OutboxRelay.ts"
 
 /** The default schema. @category constants */
 export const DEFAULT_SCHEMA = "clerk_sync"

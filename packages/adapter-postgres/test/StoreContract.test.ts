@@ -13,11 +13,11 @@ import { backends } from "./utils/backends.ts"
 
 const [pglite, postgres] = backends("contract")
 
-syncStoreContract("in-memory (reference)", () => MemoryStore.layer, { runs: 50 })
+syncStoreContract("in-memory (reference)", () => MemoryStore.layer, { runs: 20 })
 syncStoreContract("PGlite", () => pglite!.layer(), { runs: 30, concurrency: 4 })
 syncStoreContract("PostgreSQL 15, group commit", () => postgres!.layer(), { runs: 300, concurrency: 16, timeout: 180_000 })
 syncStoreContract("PostgreSQL 15, one transaction per delivery", () => postgres!.layer({ groupCommit: false }), {
-  runs: 100,
+  runs: 60,
   concurrency: 8,
   timeout: 180_000
 })
