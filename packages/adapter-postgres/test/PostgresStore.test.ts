@@ -254,7 +254,7 @@ describe("PostgresStore on PostgreSQL 15: concurrency (several connections, seve
         const schema = freshSchema("race")
         const one = yield* Layer.build(postgres!.layer({ schema, groupCommit }))
         const two = yield* Layer.build(postgres!.layer({ schema, groupCommit, migrate: false }))
-        for (let round = 0; round < 15; round++) {
+        for (let round = 0; round < 10; round++) {
           const clerk = new ClerkSimulator.ClerkSimulator({ idPrefix: `race${groupCommit}${round}x`, startAt: T0 })
           const ada = clerk.createUser({ firstName: "Ada" })
           const acme = clerk.createOrganization({ name: "Acme" })
