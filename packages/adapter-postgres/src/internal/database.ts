@@ -8,7 +8,7 @@
  * holds one permit of a semaphore.
  */
 import { Data, Effect, Exit, Option, Semaphore } from "effect"
-import { type ControlledTransaction, type Kysely, sql } from "kysely"
+import type { ControlledTransaction, Kysely } from "kysely"
 
 /** A driver failure, stripped of anything that could carry data (`detail`, parameters, the URL). */
 export class DbError extends Data.TaggedError("DbError")<{
@@ -91,6 +91,3 @@ export const make = (kysely: Kysely<any>, dialect: Dialect, schema: string): Dat
     transaction
   }
 }
-
-/** `SELECT 1`: whether the database answers. */
-export const ping = (db: Database): Effect.Effect<void, DbError> => Effect.asVoid(db.run((k) => sql`SELECT 1`.execute(k)))

@@ -12,7 +12,7 @@ import * as Rows from "./rows.ts"
 import { toText } from "./text.ts"
 
 export interface StoreOptions {
-  /** Share transactions between concurrent ingests (see `GroupCommit`); off by default. */
+  /** Share transactions between concurrent ingests (see `groupCommit.ts`); off when omitted. */
   readonly groupCommit?: boolean | GroupCommit.Options
   /** Called after a transaction that wrote notifications has committed (wakes the relays). */
   readonly committed?: () => void
