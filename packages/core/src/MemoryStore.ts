@@ -128,7 +128,8 @@ export const make: Effect.Effect<SyncStoreShape> = Effect.sync(() => {
             const organization = organizations.get(membership.clerkOrgId)
             return organization && isLive(organization) ? [{ organization, membership }] : []
           })
-          .sort((a, b) => a.organization.name.localeCompare(b.organization.name))
+          // Code-unit order, as Postgres `COLLATE "C"` sorts: the same in every store and locale.
+          .sort((a, b) => (a.organization.name < b.organization.name ? -1 : a.organization.name > b.organization.name ? 1 : 0))
       ),
     listUsers: (limit) => Effect.sync(() => newestFirst(users.values(), limit)),
     listOrganizations: (limit) => Effect.sync(() => newestFirst(organizations.values(), limit)),

@@ -119,7 +119,15 @@ export const plan = (input: Input, snapshot: Snapshot, settings: Settings): Plan
 // Changes
 // ---------------------------------------------------------------------------------------------
 
-const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b)
+// Key order carries no meaning in Clerk's JSON (and stores such as Postgres `jsonb` reorder keys),
+// so values are compared with their object keys sorted.
+const canonicalJson = (value: unknown): string =>
+  JSON.stringify(value, (_, v: unknown) =>
+    v !== null && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v)
+
+const sameJson = (a: unknown, b: unknown): boolean => canonicalJson(a) === canonicalJson(b)
 
 const diff = <A extends object>(before: A, after: A, fields: ReadonlyArray<keyof A & string>): N.Changes => {
   const changes: Record<string, N.Change> = {}
