@@ -13,7 +13,7 @@ import * as State from "../../../../bench/load/State.ts"
 import { readInbox, size } from "./utils/Harness.ts"
 
 const EVENTS = size(600, 15_000)
-const SENDERS = size(400, 1_000)
+const SENDERS = size(200, 1_000)
 const MAX_IN_FLIGHT = 32
 /** Svix's shape (immediately, then seconds apart), compressed: a shed delivery comes back later, not in a storm. */
 const RETRY: RetryPolicy = { delays: [0, 1_000, 2_000, 4_000, 5_000], maxAttempts: 60 }
