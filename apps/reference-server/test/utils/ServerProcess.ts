@@ -8,9 +8,12 @@ import { mkdtempSync, readFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
+import { pathToFileURL } from "node:url"
 
 const APP_DIR = resolve(import.meta.dirname, "../..")
-const TSX = resolve(APP_DIR, "../../node_modules/tsx/dist/cli.mjs")
+// One process, as the Dockerfile runs it (the tsx CLI would start a second one, and a SIGKILL would
+// then kill only the wrapper).
+const TSX_LOADER = pathToFileURL(resolve(APP_DIR, "../../node_modules/tsx/dist/loader.mjs")).href
 
 export const freePort = (): Promise<number> =>
   new Promise((ok, fail) => {
@@ -60,7 +63,7 @@ export const startServer = async (options: StartOptions = {}): Promise<ServerPro
     CLERK_SYNC_DATA_DIR: dataDir,
     ...options.env
   }
-  const child = spawn(process.execPath, [TSX, "src/main.ts"], { cwd: APP_DIR, env, stdio: ["ignore", "pipe", "pipe"] })
+  const child = spawn(process.execPath, ["--import", TSX_LOADER, "src/main.ts"], { cwd: APP_DIR, env, stdio: ["ignore", "pipe", "pipe"] })
   let output = ""
   child.stdout!.on("data", (b: Buffer) => (output += b.toString()))
   child.stderr!.on("data", (b: Buffer) => (output += b.toString()))
