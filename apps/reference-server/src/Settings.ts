@@ -58,9 +58,6 @@ export class MissingSecret extends Error {
   }
 }
 
-/** The default data directory: `.clerk-sync` in the working directory. */
-export const defaultDataDir = (): string => resolve(process.env.CLERK_SYNC_DATA_DIR ?? ".clerk-sync")
-
 /** Reads a development secret from the data directory, creating it when absent. */
 export const devSecret = (dataDir: string, file: string, make: () => string): { readonly value: string; readonly created: boolean } => {
   const path = join(dataDir, file)

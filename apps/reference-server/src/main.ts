@@ -4,7 +4,6 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Effect, Layer, Runtime } from "effect"
-import { relative } from "node:path"
 import * as App from "./App.ts"
 import { ServerSettings } from "./Settings.ts"
 
@@ -14,7 +13,7 @@ const banner = Effect.gen(function*() {
   const lines = [
     `clerk-sync reference server on ${base} (${s.production ? "production" : "development"})`,
     `  webhook endpoint  POST ${base}/api/webhooks/clerk`,
-    `  database          ${s.databaseUrl._tag === "Some" ? "PostgreSQL (DATABASE_URL)" : `embedded PGlite in ${relative(process.cwd(), s.dataDir) || "."}/pglite`}`,
+    `  database          ${s.databaseUrl._tag === "Some" ? "PostgreSQL (DATABASE_URL)" : `embedded PGlite in ${s.dataDir}/pglite`}`,
     `  realtime          ${s.realtime.length > 0 ? s.realtime.join(" + ") : "off"}`,
     `  dashboard         ${base}/dashboard/test-sync?token=<ADMIN_TOKEN>`
   ]

@@ -364,6 +364,12 @@ const decide = <R>(request: Request, endpoint: Endpoint, ingest: Ingester<R>, tr
       if (!taken.allowed) return reject(429, "rate_limited", { retryAfterSeconds: taken.retryAfterSeconds })
     }
 
+    // Shed load before spending anything on the request: under overload, reading and verifying
+    // bodies only to refuse them is what saturates the process. (The slot itself is taken at step 8.)
+    if (endpoint.state.inFlight >= endpoint.maxInFlight) {
+      return reject(503, "overloaded", { retryAfterSeconds: endpoint.retryAfterSeconds })
+    }
+
     // 6. body, streamed and bounded
     const body = yield* readBody(request, endpoint.maxBodyBytes)
     if (body._tag === "TooLarge") return reject(413, "payload_too_large")

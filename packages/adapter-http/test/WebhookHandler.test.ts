@@ -328,6 +328,10 @@ describe("WebhookHandler: 503 when storage or capacity is short", () => {
       assert.strictEqual(second.status, 503)
       assert.strictEqual(second.headers.get("retry-after"), "2")
       assert.strictEqual(second.body.error, "overloaded")
+      // Shed before the body is read or the signature checked: refusing must cost next to nothing.
+      const forged = yield* t.send(signed({ svixId: "msg_forged", secret: SECRET_OTHER }))
+      assert.strictEqual(forged.status, 503)
+      assert.strictEqual(forged.body.error, "overloaded")
       release()
       assert.strictEqual((yield* Fiber.join(first)).status, 200)
       assert.strictEqual(t.endpoint.state.inFlight, 0)

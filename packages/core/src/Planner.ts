@@ -244,6 +244,16 @@ const endMemberships = (
   return { rows, notifications }
 }
 
+/**
+ * A second deletion of a tombstone: the earliest deletion is kept, so arrival order cannot change
+ * the result. Returns the tombstone rewritten, or nothing when the one held is already earlier.
+ */
+const earlierDeletion = <R extends { readonly version: Version.Version; readonly deletedAt: number | null }>(
+  tombstone: R,
+  version: Version.Version,
+  deletedAt: number
+): R | undefined => (version < tombstone.version ? { ...tombstone, version, deletedAt } : undefined)
+
 const planUserDeleted = (
   clerkUserId: string,
   deletedAt: number,
@@ -254,8 +264,8 @@ const planUserDeleted = (
   const current = snapshot.users.get(clerkUserId)
   const version = Version.withRank(eventVersion, Version.TOMBSTONE)
   if (current && !isLive(current)) {
-    // Already a tombstone: keep the earliest deletion, so arrival order cannot change the result.
-    return version < current.version ? applied({ users: [{ ...current, version, deletedAt }] }) : stale
+    const earlier = earlierDeletion(current, version, deletedAt)
+    return earlier ? applied({ users: [earlier] }) : stale
   }
   const base: UserRow = current ?? {
     id: settings.newId(),
@@ -351,7 +361,8 @@ const planOrganizationDeleted = (
   const current = snapshot.organizations.get(clerkOrgId)
   const version = Version.withRank(eventVersion, Version.TOMBSTONE)
   if (current && !isLive(current)) {
-    return version < current.version ? applied({ organizations: [{ ...current, version, deletedAt }] }) : stale
+    const earlier = earlierDeletion(current, version, deletedAt)
+    return earlier ? applied({ organizations: [earlier] }) : stale
   }
   const base: OrganizationRow = current ?? {
     id: settings.newId(),
