@@ -18,6 +18,15 @@ const MAX_IN_FLIGHT = 32
 /** Svix's shape (immediately, then seconds apart), compressed: a shed delivery comes back later, not in a storm. */
 const RETRY: RetryPolicy = { delays: [0, 1_000, 2_000, 4_000, 5_000], maxAttempts: 60 }
 
+/** `clerk_sync_webhooks_total` summed over event types, by outcome. */
+const webhookOutcomes = (metrics: string): Record<string, number> => {
+  const totals: Record<string, number> = {}
+  for (const match of metrics.matchAll(/^clerk_sync_webhooks_total\{[^}]*outcome="([^"]+)"[^}]*\} (\d+)$/gm)) {
+    totals[match[1]!] = (totals[match[1]!] ?? 0) + Number(match[2])
+  }
+  return totals
+}
+
 describe("fault: overload", () => {
   let db: TestDatabase
   let server: ServerHandle
@@ -32,7 +41,7 @@ describe("fault: overload", () => {
     await db?.drop()
   })
 
-  it(`${SENDERS} concurrent senders against ${MAX_IN_FLIGHT} in flight (pool of 10): fast 503 + Retry-After, bounded memory, all processed`, async () => {
+  it(`${SENDERS} concurrent senders against ${MAX_IN_FLIGHT} in flight (pool of 10): 503 + Retry-After from the bounded queue, bounded memory, all processed`, async () => {
     const history = generate({ events: EVENTS, seed: 31, idPrefix: "ovl" })
     const expected = await State.expected(history.events)
     const before = server.memory()!
@@ -51,11 +60,12 @@ describe("fault: overload", () => {
     assert.isAbove(shed.length, 0, `the server sheds load: ${summary}`)
     assert.isTrue(shed.every((a) => a.retryAfter !== null && Number(a.retryAfter) > 0), "every 503 says Retry-After")
     assert.deepStrictEqual(Object.keys(result.statuses).filter((s) => s !== "200" && s !== "503"), [], summary)
-    // Shedding does not wait for the database: its tail is well under the accepted deliveries' tail.
-    // (Its median is not near zero on 2 cores: the senders come in synchronized bursts of hundreds,
-    // and each refusal is answered after the body is read and its signature verified.)
-    assert.isBelow(ms(shed, 99), ms(ok, 99) / 2, summary)
-    assert.isBelow(ms(shed, 50), 1_000, summary)
+    // Every 503 is the bounded queue refusing a delivery up front ("overloaded"), not a database
+    // that gave up under the load ("storage unavailable"). How fast a refusal is belongs to the
+    // bench (`npm run bench -- --sections=overload`), not to a timed assertion on a shared machine.
+    const outcomes = webhookOutcomes(await (await fetch(`${server.url}/metrics`)).text())
+    assert.strictEqual(outcomes["overloaded"] ?? 0, shed.length, `${JSON.stringify(outcomes)}; ${summary}`)
+    assert.strictEqual(outcomes["storage_unavailable"] ?? 0, 0, JSON.stringify(outcomes))
     assert.isBelow(peak - before.rss, 256 * 1048576, `memory bounded: ${summary}`)
 
     assert.deepStrictEqual(result.givenUp, [])
