@@ -194,7 +194,7 @@ export const startClerkSync = async (options: ClerkSyncOptions): Promise<ServerH
 }
 
 /** Starts the baseline server (`bench/baseline/server.ts`). */
-export const startBaseline = async (options: { readonly databaseUrl: string; readonly port?: number; readonly secret?: string; readonly poolSize?: number; readonly logDir?: string }): Promise<ServerHandle> => {
+export const startBaseline = async (options: { readonly databaseUrl: string; readonly port?: number; readonly secret?: string; readonly poolSize?: number; readonly logDir?: string; readonly nodeArgs?: ReadonlyArray<string> }): Promise<ServerHandle> => {
   const port = options.port ?? (await freePort())
   const secret = options.secret ?? newWebhookSecret()
   const env: Record<string, string> = {
@@ -214,6 +214,7 @@ export const startBaseline = async (options: { readonly databaseUrl: string; rea
     readyPath: "/healthz",
     secret,
     adminToken: "",
+    ...(options.nodeArgs === undefined ? {} : { nodeArgs: options.nodeArgs }),
     ...(options.logDir === undefined ? {} : { logDir: options.logDir })
   })
 }

@@ -90,6 +90,25 @@ describe("OutboxRelay across processes (PostgreSQL 15)", () => {
       assert.isTrue(yield* within(3_000, Fiber.join(waiting)), "woken by the other process's commit")
     }).pipe(Effect.scoped))
 
+  it.live("the leader's relay publishes at once what it and what other processes commit", () =>
+    Effect.gen(function*() {
+      const schema = freshSchema("leadwake")
+      const leader = yield* Layer.build(postgres.layer({ schema, relay: SLOW_POLL }))
+      const follower = yield* Layer.build(postgres.layer({ schema, relay: SLOW_POLL, migrate: false }))
+      const published: Array<Notification.Stored> = []
+      const publisher = Publisher.Publisher.of({ name: "test", publish: (batch) => Effect.sync(() => void published.push(...batch)) })
+      yield* Effect.forkChild(OutboxRelay.runRelay().pipe(Effect.provideService(Publisher.Publisher, publisher), Effect.provide(leader)))
+      const publishedWithin = (n: number, ms: number) =>
+        within(ms, Effect.asVoid(Effect.repeat(Effect.sync(() => published.length >= n), { until: (ok) => ok, schedule: Schedule.spaced("20 millis") })))
+      yield* deliver(users("own", 3)).pipe(Effect.provide(leader))
+      assert.isTrue(yield* publishedWithin(3, 5_000), "the leader's own commits wake its relay")
+      yield* deliver(users("other", 3)).pipe(Effect.provide(follower))
+      assert.isTrue(yield* publishedWithin(6, 5_000), "a follower's commits wake the leader (NOTIFY)")
+      yield* deliver(users("own2", 3)).pipe(Effect.provide(leader))
+      assert.isTrue(yield* publishedWithin(9, 5_000))
+      assert.deepStrictEqual(published.map((n) => n.seq), [...published.map((n) => n.seq)].sort((a, b) => a - b))
+    }).pipe(Effect.scoped))
+
   it.live("one leader across processes: a leader that loses its connection stops at once; when it dies, another takes over", () =>
     Effect.gen(function*() {
       const schema = freshSchema("lead")

@@ -103,6 +103,12 @@ export const makePg = (
       return Effect.asVoid(Effect.forkIn(listen, scope))
     })
 
+    // While this process relays, its own commits wake its relay directly: a NOTIFY would only
+    // come back to it, at the cost of a statement on the ingest pool per commit.
+    let leading = 0
+    const whileLeading = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      Effect.acquireUseRelease(Effect.sync(() => leading++), () => effect, () => Effect.sync(() => leading--))
+
     const asLeader = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
       // One attempt: undefined when someone else leads (or the database is unreachable).
       const attempt: Effect.Effect<{ readonly done: A } | undefined, E, R> = Effect.acquireUseRelease(
@@ -121,7 +127,7 @@ export const makePg = (
             // when the network silently dropped it.
             const beat = Effect.andThen(Effect.sleep(heartbeat), Effect.tryPromise(() => c.query("SELECT 1")))
             const lost = Effect.raceFirst(closed(c), Effect.ignore(Effect.forever(beat)))
-            return yield* Effect.raceFirst(Effect.map(effect, (done) => ({ done })), Effect.as(lost, undefined))
+            return yield* Effect.raceFirst(Effect.map(whileLeading(effect), (done) => ({ done })), Effect.as(lost, undefined))
           }),
         (client) => (client._tag === "Some" ? end(client.value) : Effect.void)
       )
@@ -134,7 +140,7 @@ export const makePg = (
       relay: { wakeup: Effect.andThen(startListening, wakeupOf(signals, pollInterval)), asLeader },
       committed: () => {
         signal()
-        Queue.offerUnsafe(toNotify, undefined)
+        if (leading === 0) Queue.offerUnsafe(toNotify, undefined)
       }
     }
   })

@@ -53,30 +53,11 @@ export const make = (db: Database, options: StoreOptions = {}): Effect.Effect<Sy
 
     /**
      * Gives a `seq` to committed, unsequenced outbox rows, in id order, under the `outbox_state` row
-     * lock (one sequencer at a time, across processes). Rows of transactions still in flight are
-     * not visible and get a higher `seq` once committed: `seq` order is visibility order.
+     * lock (one sequencer at a time, across processes): the `sequence_outbox` function (migration
+     * 2), one round trip. Rows of transactions still in flight are not visible and get a higher
+     * `seq` once committed: `seq` order is visibility order.
      */
-    const sequence = Effect.gen(function*() {
-      const pending = yield* db.run((k) => sql<{ pending: boolean }>`SELECT EXISTS (SELECT 1 FROM ${t.outbox} WHERE seq IS NULL) AS pending`.execute(k))
-      if (!pending.rows[0]?.pending) return
-      yield* db.transaction((tx) =>
-        Effect.gen(function*() {
-          const state = yield* tx.run((trx) => sql<{ last_seq: string | number }>`SELECT last_seq FROM ${t.outboxState} FOR UPDATE`.execute(trx))
-          const base = Number(state.rows[0]!.last_seq)
-          // A fresh statement, hence a fresh snapshot: it sees what the previous sequencer committed.
-          const done = yield* tx.run((trx) =>
-            sql<{ n: string | number }>`WITH pending AS (
-                SELECT id, row_number() OVER (ORDER BY id) AS rn FROM ${t.outbox} WHERE seq IS NULL ORDER BY id LIMIT ${SEQUENCE_CHUNK}
-              ), upd AS (
-                UPDATE ${t.outbox} o SET seq = ${base}::bigint + p.rn FROM pending p WHERE o.id = p.id RETURNING 1
-              )
-              SELECT count(*) AS n FROM upd`.execute(trx)
-          )
-          const n = Number(done.rows[0]!.n)
-          if (n > 0) yield* tx.run((trx) => sql`UPDATE ${t.outboxState} SET last_seq = ${base + n}`.execute(trx))
-        })
-      )
-    })
+    const sequence = db.run((k) => sql`SELECT ${sql.id(db.schema, "sequence_outbox")}(${SEQUENCE_CHUNK}::integer)`.execute(k))
 
     const sequenced = <A, E>(operation: string, effect: Effect.Effect<A, E>) =>
       Effect.andThen(Effect.mapError(sequence, unavailable(operation)), effect)
@@ -230,15 +211,12 @@ export const make = (db: Database, options: StoreOptions = {}): Effect.Effect<Sy
           (rows) => Number(rows[0]!.floor)
         )
       ),
+      // Sequencing and reading in one round trip: the relay's hot path.
       claimUnpublished: (limit) =>
-        sequenced(
-          "claimUnpublished",
-          Effect.map(
-            query<Rows.OutboxRecord>("claimUnpublished", () =>
-              sql`SELECT seq, audiences, payload, created_at FROM ${t.outbox}
-                WHERE published_at IS NULL AND seq IS NOT NULL ORDER BY seq LIMIT ${limit}`),
-            (rows): ReadonlyArray<Notification.Stored> => rows.map(Rows.toStored)
-          )
+        Effect.map(
+          query<Rows.OutboxRecord>("claimUnpublished", () =>
+            sql`SELECT seq, audiences, payload, created_at FROM ${sql.id(db.schema, "claim_outbox")}(${limit}::integer)`),
+          (rows): ReadonlyArray<Notification.Stored> => rows.map(Rows.toStored)
         ),
       markPublished: (seqs) =>
         seqs.length === 0 ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) =>
