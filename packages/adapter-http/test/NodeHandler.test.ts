@@ -7,6 +7,7 @@ import type { AddressInfo } from "node:net"
 import { afterEach } from "vitest"
 import { createWebhookHandler, signWebhook, toNodeHandler, type WebhookHandler } from "../src/index.ts"
 import { captureLog, inboxSize, makeFaultyStore, nextId, SECRET, userCreated } from "./utils/index.ts"
+import { keepAliveClient, rawUpload, serverBytesRead } from "./utils/rawHttp.ts"
 
 const PATH = "/api/webhooks/clerk"
 const closers: Array<() => Promise<void>> = []
@@ -15,8 +16,12 @@ afterEach(async () => {
   await Promise.all(closers.splice(0).map((close) => close()))
 })
 
-const listen = async (listener: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> => {
+const listen = async (listener: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> =>
+  (await serve(listener)).url
+
+const serve = async (listener: (req: IncomingMessage, res: ServerResponse) => void) => {
   const server = createServer(listener)
+  const bytesRead = serverBytesRead(server)
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
   closers.push(() =>
     new Promise<void>((resolve) => {
@@ -24,7 +29,8 @@ const listen = async (listener: (req: IncomingMessage, res: ServerResponse) => v
       server.close(() => resolve())
     })
   )
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const port = (server.address() as AddressInfo).port
+  return { url: `http://127.0.0.1:${port}`, port, bytesRead }
 }
 
 const setup = async (options: Partial<WebhookHandler.Options> = {}) => {
@@ -119,6 +125,63 @@ describe("toNodeHandler on node:http", () => {
     assert.strictEqual(await t.stored(), 0)
     const next = await fetch(url + PATH, { method: "POST", headers: signedHeaders(userCreated), body: userCreated })
     assert.strictEqual(next.status, 200)
+  })
+
+  for (const framing of ["chunked", "content-length"] as const) {
+    it(`a raw keep-alive upload of 64 MB (${framing}) gets the whole 413 with Connection: close, no reset, and is not read`, async () => {
+      const t = await setup({ maxBodyBytes: 16 * 1024 })
+      const server = await serve(toNodeHandler(t.handler))
+      const answer = await rawUpload(server.port, { path: PATH, headers: signedHeaders("{}"), total: 64 * 1024 * 1024, framing })
+      assert.strictEqual(answer.status, 413)
+      assert.strictEqual(answer.headers.connection, "close")
+      assert.deepInclude(JSON.parse(answer.body), { status: "rejected", error: "payload_too_large" })
+      assert.deepStrictEqual(answer.errors, [], "no ECONNRESET / EPIPE: the answer came before any close")
+      assert.isBelow(server.bytesRead(), 8 * 1024 * 1024, "the server stopped reading long before the end of the upload")
+      assert.strictEqual(await t.stored(), 0)
+    })
+  }
+
+  it("early refusals of a small body drain it and keep the connection: the next request goes out on it", async () => {
+    const t = await setup({ maxBodyBytes: 16 * 1024 })
+    const server = await serve(toNodeHandler(t.handler))
+    const client = keepAliveClient(server.port)
+    closers.push(async () => client.close())
+    const refusals = [
+      await client.post(PATH, "x".repeat(2_000), { "content-type": "application/json" }), // 400, body never read
+      await client.post(PATH, "x".repeat(2_000), { "content-type": "application/json" }, "chunked"), // 400, no length
+      await client.post(PATH, "x".repeat(40_000), signedHeaders("{}")), // 413 from Content-Length
+      await client.post(PATH, "x".repeat(40_000), signedHeaders("{}"), "chunked") // 413 while streaming
+    ]
+    assert.deepStrictEqual(refusals.map((r) => r.status), [400, 400, 413, 413])
+    for (const refusal of refusals) {
+      assert.notStrictEqual(refusal.connection, "close")
+      assert.strictEqual(JSON.parse(refusal.body).status, "rejected")
+      assert.deepStrictEqual(refusal.errors, [])
+    }
+    const next = await client.post(PATH, userCreated, signedHeaders(userCreated))
+    assert.strictEqual(next.status, 200)
+    assert.isTrue(next.reusedSocket, "the refused requests' connection carried the next one")
+    assert.deepStrictEqual(next.errors, [])
+  })
+
+  it("an oversize upload on a keep-alive agent is answered, its connection closed, and the next request succeeds", async () => {
+    const t = await setup({ maxBodyBytes: 16 * 1024 })
+    const server = await serve(toNodeHandler(t.handler))
+    const client = keepAliveClient(server.port)
+    closers.push(async () => client.close())
+    const big = new Uint8Array(8 * 1024 * 1024).fill(0x61)
+    for (const framing of ["content-length", "chunked"] as const) {
+      // Node's client reports EPIPE after this complete answer: it closes only once its whole
+      // upload is written, which a server that stops reading never lets happen
+      const refused = await client.post(PATH, big, signedHeaders("{}"), framing)
+      assert.strictEqual(refused.status, 413)
+      assert.strictEqual(refused.connection, "close")
+      assert.strictEqual(JSON.parse(refused.body).error, "payload_too_large")
+      const next = await client.post(PATH, userCreated, signedHeaders(userCreated))
+      assert.strictEqual(next.status, 200)
+      assert.deepStrictEqual(next.errors, [])
+    }
+    assert.strictEqual(await t.stored(), 2)
   })
 
   it("answers 413 from Content-Length before the body arrives", async () => {

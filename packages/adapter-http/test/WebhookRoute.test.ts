@@ -3,8 +3,11 @@ import { SyncStore } from "@clerk-sync/core"
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer, Redacted } from "effect"
 import { HttpClient, HttpClientRequest, HttpRouter, HttpServer } from "effect/http"
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
 import { signWebhook, WebhookConfig, WebhookRoute } from "../src/index.ts"
 import { captureLog, inboxSize, makeFaultyStore, nextId, SECRET, SECRET_NEXT, userCreated } from "./utils/index.ts"
+import { keepAliveClient, rawUpload, serverBytesRead } from "./utils/rawHttp.ts"
 
 const post = (body: string, svixId = nextId(), secret = SECRET) =>
   new Request("http://localhost/api/webhooks/clerk", {
@@ -72,6 +75,100 @@ describe("WebhookRoute", () => {
         assert.strictEqual((yield* send("/private")).status, 403)
       }).pipe(Effect.provide(server))
       assert.strictEqual(yield* inboxSize(faulty.memory), 1)
+    }))
+
+  /** The route on Effect's Node server, as the reference server serves it, on a real port. */
+  const onNodeServer = <A>(body: (server: { readonly port: number; readonly bytesRead: () => number }) => Promise<A>) =>
+    Effect.gen(function*() {
+      const faulty = yield* makeFaultyStore
+      const node = createServer()
+      const bytesRead = serverBytesRead(node)
+      const server = HttpRouter.serve(WebhookRoute.layer({ secret: SECRET, log: false, maxBodyBytes: 16 * 1024 }), {
+        disableListenLog: true,
+        disableLogger: true
+      }).pipe(
+        Layer.provide(Layer.succeed(SyncStore.SyncStore, faulty.store)),
+        Layer.provide(NodeHttpServer.layer(() => node, { port: 0, host: "127.0.0.1" }))
+      )
+      const result = yield* Effect.promise(() => body({ port: (node.address() as AddressInfo).port, bytesRead })).pipe(
+        Effect.provide(server)
+      )
+      return { result, stored: yield* inboxSize(faulty.memory) }
+    })
+
+  const svixHeaders = (body: string) => ({ "content-type": "application/json", ...signWebhook({ secret: SECRET, svixId: nextId(), body }) })
+
+  for (const framing of ["chunked", "content-length"] as const) {
+    it.live(`on Effect's Node server, a raw keep-alive upload of 64 MB (${framing}) gets the whole 413 with Connection: close, no reset, and is not read`, () =>
+      Effect.gen(function*() {
+        const { result } = yield* onNodeServer(async (server) => {
+          const answer = await rawUpload(server.port, { path: "/api/webhooks/clerk", headers: svixHeaders("{}"), total: 64 * 1024 * 1024, framing })
+          return { answer, bytesRead: server.bytesRead() }
+        })
+        assert.strictEqual(result.answer.status, 413)
+        assert.strictEqual(result.answer.headers.connection, "close")
+        assert.deepInclude(JSON.parse(result.answer.body), { status: "rejected", error: "payload_too_large" })
+        assert.deepStrictEqual(result.answer.errors, [], "no ECONNRESET / EPIPE: the answer came before any close")
+        assert.isBelow(result.bytesRead, 8 * 1024 * 1024, "the server stopped reading long before the end of the upload")
+      }))
+  }
+
+  it.live("on Effect's Node server, early refusals of a small body keep the connection for the next request", () =>
+    Effect.gen(function*() {
+      const { result, stored } = yield* onNodeServer(async (server) => {
+        const client = keepAliveClient(server.port)
+        try {
+          const path = "/api/webhooks/clerk"
+          const refusals = [
+            await client.post(path, "x".repeat(2_000), { "content-type": "application/json" }),
+            await client.post(path, "x".repeat(2_000), { "content-type": "application/json" }, "chunked"),
+            await client.post(path, "x".repeat(40_000), svixHeaders("{}")),
+            await client.post(path, "x".repeat(40_000), svixHeaders("{}"), "chunked")
+          ]
+          const next = await client.post(path, userCreated, svixHeaders(userCreated))
+          return { refusals, next }
+        } finally {
+          client.close()
+        }
+      })
+      assert.deepStrictEqual(result.refusals.map((r) => r.status), [400, 400, 413, 413])
+      for (const refusal of result.refusals) {
+        assert.notStrictEqual(refusal.connection, "close")
+        assert.strictEqual(JSON.parse(refusal.body).status, "rejected")
+        assert.deepStrictEqual(refusal.errors, [])
+      }
+      assert.strictEqual(result.next.status, 200)
+      assert.isTrue(result.next.reusedSocket, "the refused requests' connection carried the next one")
+      assert.deepStrictEqual(result.next.errors, [])
+      assert.strictEqual(stored, 1)
+    }))
+
+  it.live("on Effect's Node server, an oversize upload on a keep-alive agent is answered, its connection closed, and the next request succeeds", () =>
+    Effect.gen(function*() {
+      const { result, stored } = yield* onNodeServer(async (server) => {
+        const client = keepAliveClient(server.port)
+        const big = new Uint8Array(8 * 1024 * 1024).fill(0x61)
+        const rounds = []
+        try {
+          for (const framing of ["content-length", "chunked"] as const) {
+            // Node's client may report EPIPE after this complete answer (see NodeHandler.test.ts)
+            const refused = await client.post("/api/webhooks/clerk", big, svixHeaders("{}"), framing)
+            const next = await client.post("/api/webhooks/clerk", userCreated, svixHeaders(userCreated))
+            rounds.push({ refused, next })
+          }
+        } finally {
+          client.close()
+        }
+        return rounds
+      })
+      for (const { next, refused } of result) {
+        assert.strictEqual(refused.status, 413)
+        assert.strictEqual(refused.connection, "close")
+        assert.strictEqual(JSON.parse(refused.body).error, "payload_too_large")
+        assert.strictEqual(next.status, 200)
+        assert.deepStrictEqual(next.errors, [])
+      }
+      assert.strictEqual(stored, 2)
     }))
 
   it.live("layerConfig reads the secret from the environment", () =>
