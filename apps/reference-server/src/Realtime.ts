@@ -28,12 +28,18 @@ const clusterPool = (url: Redacted.Redacted<string>) =>
     Effect.sync(() => {
       const pool = new pg.Pool({ connectionString: Redacted.value(url), max: 4, application_name: "clerk-sync-socket.io" })
       pool.on("error", () => {}) // a dropped idle connection is replaced; the adapter reconnects
-      // The adapter keeps one client checked out for LISTEN, with no `error` listener of its own: a
-      // database restart would crash the process. It reconnects on `end`.
-      pool.on("connect", (client) => void client.on("error", () => {}))
       return pool
     }),
-    (pool) => Effect.promise(() => pool.end().catch(() => undefined))
+    // Released after the realtime closed, which gave back the adapter's LISTEN client. A query
+    // still waiting on an unreachable database must not hold the shutdown: past the bound the
+    // process exits anyway, and the database drops the connections.
+    (pool) =>
+      Effect.promise(() => pool.end().catch(() => undefined)).pipe(
+        Effect.timeoutOrElse({
+          duration: "5 seconds",
+          orElse: () => Effect.logWarning("shutdown: the Socket.IO cluster's database connections did not close within 5 s")
+        })
+      )
   )
 
 /** The publishers, as one {@link Publisher}, and the {@link Realtime} facts. */

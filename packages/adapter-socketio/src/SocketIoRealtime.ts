@@ -14,6 +14,9 @@
  *   beyond the retention window it is told to resync.
  * - **Several nodes**: with `postgres: { pool }` (the `@socket.io/postgres-adapter`, no new
  *   infrastructure), an event published on node A reaches clients on node B, exactly once.
+ * - **Shutdown**: when the HTTP server is closed, the clients are told `shutdown` and disconnected,
+ *   so that the close completes (a WebSocket would hold it open); {@link SocketIoRealtime.close}
+ *   then releases the adapter's Postgres connections, so the pool can end.
  *
  * @example
  * import { createServer } from "node:http"
@@ -38,9 +41,10 @@ import type pg from "pg"
 import { type ExtendedError, type Namespace, Server, type ServerOptions, type Socket } from "socket.io"
 import { Adapter } from "socket.io-adapter"
 import { AuthError, type Identity, makeVerifier, type Verifier, type VerifierOptions } from "./Auth.ts"
+import { AdapterPool } from "./internal/AdapterPool.ts"
 import { Hub } from "./internal/Hub.ts"
 import { Session } from "./internal/Session.ts"
-import { BATCH, type Batch, NAMESPACE } from "./Protocol.ts"
+import { BATCH, type Batch, CLOSING, type Closing, NAMESPACE } from "./Protocol.ts"
 
 /** Cluster over Postgres: the `@socket.io/postgres-adapter` on this pool. @category models */
 export interface PostgresClusterOptions {
@@ -57,7 +61,10 @@ export interface Options {
   readonly httpServer?: HttpServer | HttpsServer | undefined
   /** Or use this Socket.IO server (yours: its own adapter, middleware and namespaces stay untouched). */
   readonly io?: Server | undefined
-  /** Options of the Socket.IO server created on `httpServer` (`path`, `cors`, …). */
+  /**
+   * Options of the Socket.IO server created on `httpServer` (`path`, `cors`, …). When that HTTP
+   * server is closed (`server.close()`), the clients are told `shutdown` and disconnected first.
+   */
   readonly serverOptions?: Partial<ServerOptions> | undefined
   /** Several nodes on one Postgres (only when the server is created here; with `io`, set your adapter). */
   readonly postgres?: PostgresClusterOptions | undefined
@@ -99,7 +106,11 @@ export interface SocketIoRealtime {
   readonly head: () => number
   /** Reads the outbox past the head now, without waiting for the next poll. */
   readonly catchUp: () => Promise<void>
-  /** Disconnects the clients; closes the Socket.IO server when it was created here (not the HTTP server). */
+  /**
+   * Disconnects the clients (telling them `shutdown`); when the Socket.IO server was created here,
+   * closes it (not the HTTP server) and its cluster adapter, releasing every Postgres connection the
+   * adapter held, so `pool.end()` can complete. Call it before ending the pool.
+   */
   readonly close: () => Promise<void>
 }
 
@@ -117,6 +128,11 @@ const refuse = (error: AuthError): ExtendedError => {
   return err
 }
 
+/** How long clients told `shutdown` have to go before their transports are cut. */
+const SHUTDOWN_GRACE_MS = 1_000
+
+const SHUTDOWN: Closing = { code: "shutdown", message: "the server is shutting down; reconnect with your lastSeq" }
+
 const defaultOnError = (message: string, error: unknown) => {
   console.warn(`[clerk-sync socket.io] ${message}:`, error instanceof Error ? error.message : error)
 }
@@ -132,12 +148,14 @@ export const attach = (store: SyncStore.SyncStoreShape, options: Options): Socke
   const owned = options.io === undefined
   let setup: Promise<unknown> = Promise.resolve()
   const io = options.io ?? new Server(options.httpServer, { ...options.serverOptions })
+  let adapterPool: AdapterPool | undefined
   if (owned && options.postgres) {
     const table = options.postgres.tableName ?? "socket_io_attachments"
     setup = options.postgres.pool.query(
       `CREATE TABLE IF NOT EXISTS ${table} (id bigserial UNIQUE, created_at timestamptz DEFAULT NOW(), payload bytea)`
     )
-    io.adapter(createAdapter(options.postgres.pool, {
+    adapterPool = new AdapterPool(options.postgres.pool, onError)
+    io.adapter(createAdapter(adapterPool.pool, {
       tableName: table,
       channelPrefix: options.postgres.channelPrefix ?? "clerk-sync",
       errorHandler: (error) => onError("postgres adapter", error)
@@ -159,26 +177,37 @@ export const attach = (store: SyncStore.SyncStoreShape, options: Options): Socke
   const ready = Promise.all([hub.ready, setup.catch((error) => onError("could not create the attachments table", error))])
     .then(() => undefined)
 
+  /** Who a token speaks for, at connection and at each refresh. Rejects with an {@link AuthError}. */
+  const admit = async (token: string | null): Promise<Identity> => {
+    try {
+      const identity = await verify(token)
+      if (identity.kind === "user") {
+        const user = await Effect.runPromise(store.findUser(identity.userId)).catch(() => {
+          throw new AuthError("auth_unavailable", "the server cannot reach its database; try again")
+        })
+        if (user._tag === "Some" && user.value.deletedAt !== null) {
+          throw new AuthError("user_deleted", "this user was deleted")
+        }
+      }
+      return identity
+    } catch (error) {
+      throw error instanceof AuthError ? error : new AuthError("invalid_token", "the session token is not accepted")
+    }
+  }
+
+  let stopping = false
+
   nsp.use((socket, next) => {
+    if (stopping) return next(refuse(new AuthError("auth_unavailable", "the server is shutting down; try again")))
     const auth = (socket.handshake.auth ?? {}) as { readonly token?: unknown; readonly lastSeq?: unknown }
     const token = typeof auth.token === "string" ? auth.token : bearer(socket.handshake.headers.authorization)
-    verify(token)
-      .then(async (identity: Identity) => {
-        if (identity.kind === "user") {
-          const user = await Effect.runPromise(store.findUser(identity.userId)).catch(() => {
-            throw new AuthError("auth_unavailable", "the server cannot reach its database; try again")
-          })
-          if (user._tag === "Some" && user.value.deletedAt !== null) {
-            throw new AuthError("user_deleted", "this user was deleted")
-          }
-        }
+    admit(token)
+      .then((identity) => {
         socket.data.identity = identity
         socket.data.lastSeq = parseLastSeq(auth.lastSeq)
         next()
       })
-      .catch((error: unknown) =>
-        next(refuse(error instanceof AuthError ? error : new AuthError("invalid_token", "the session token is not accepted")))
-      )
+      .catch((error: AuthError) => next(refuse(error)))
   })
 
   nsp.on("connection", (socket: Socket) => {
@@ -223,12 +252,42 @@ export const attach = (store: SyncStore.SyncStoreShape, options: Options): Socke
       })
   }
 
+  /** Tells every client of this node `shutdown` and disconnects it; refuses new ones from now on. */
+  const disconnectAll = () => {
+    stopping = true
+    for (const socket of nsp.sockets.values()) {
+      socket.emit(CLOSING, SHUTDOWN)
+      socket.disconnect(true)
+    }
+  }
+
+  // `server.close()` waits for every connection to end, and a WebSocket never does by itself; the
+  // engine only closes its clients on the server's `close` event, which that wait holds back.
+  const httpServer = owned ? options.httpServer : undefined
+  const serverClose = httpServer?.close
+  if (httpServer && serverClose) {
+    io.engine.on("connection", (conn: { close: () => void }) => {
+      if (stopping) conn.close()
+    })
+    httpServer.close = function(this: typeof httpServer, ...args: Parameters<typeof serverClose>) {
+      if (!stopping) {
+        disconnectAll()
+        // Clients normally go at once; the transports of those that don't are cut.
+        setTimeout(() => io.engine.close(), SHUTDOWN_GRACE_MS).unref?.()
+      }
+      return serverClose.apply(this, args)
+    } as typeof serverClose
+  }
+
   const close = async () => {
     hub.close()
-    nsp.local.disconnectSockets(true)
+    disconnectAll()
+    if (httpServer && serverClose) httpServer.close = serverClose
     if (owned) {
+      // The adapter's own close releases its LISTEN client; any other still out is released here.
       await io.of("/").adapter.close()
       await nsp.adapter.close()
+      adapterPool?.close()
       io.engine.close()
     }
   }

@@ -387,3 +387,22 @@ describe("SocketIoRealtime: Effect layer", () => {
     }
   })
 })
+
+describe("SocketIoRealtime: shutdown", () => {
+  it("closing the HTTP server tells the clients `shutdown` and disconnects them, so the close completes", async () => {
+    const server = await startServer(await newStore())
+    try {
+      const admin = await connectReady(server.url, { token: ADMIN_TOKEN })
+      const user = await connectReady(server.url, { token: await server.issuer.sign({ sub: "user_alice" }) })
+      // A WebSocket holds `server.close()` open until it ends: without the realtime's part, this never resolves.
+      const closed = new Promise<"closed">((resolve) => server.http.close(() => resolve("closed")))
+      assert.strictEqual(await closed, "closed")
+      for (const r of [admin, user]) {
+        assert.deepStrictEqual(r.closings, [{ code: "shutdown", message: "the server is shutting down; reconnect with your lastSeq" }])
+        assert.isFalse(r.socket.connected)
+      }
+    } finally {
+      await server.realtime.close()
+    }
+  })
+})
