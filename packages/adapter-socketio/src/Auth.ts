@@ -34,7 +34,12 @@ export type Identity =
   }
   | { readonly kind: "admin"; readonly expiresAt: number | null }
 
-/** Why a connection was refused. Sent to the client as `connect_error` `data.code`. @category models */
+/**
+ * Why a connection (`connect_error` `data.code`) or a token refresh (the refresh's answer) was
+ * refused. `identity_mismatch` is for refreshes only: the new token is someone else's.
+ *
+ * @category models
+ */
 export type AuthErrorCode =
   | "missing_token"
   | "malformed_token"
@@ -45,6 +50,7 @@ export type AuthErrorCode =
   | "unauthorized_party"
   | "user_deleted"
   | "auth_unavailable"
+  | "identity_mismatch"
 
 /** @category errors */
 export class AuthError extends Error {
@@ -70,11 +76,26 @@ export interface VerifierOptions {
   readonly issuer?: string | undefined
   /** The admin token (`ADMIN_TOKEN`): grants the `admin` audience. Absent: no admin access. */
   readonly adminToken?: string | undefined
-  /** Clock tolerance in seconds for `exp`/`nbf` (default 5). */
+  /**
+   * Clock tolerance in seconds for `exp`/`nbf` (default 5). A connection is closed this long after
+   * its token's `exp` too, so a token is good for exactly as long as it would be accepted.
+   */
   readonly clockToleranceSeconds?: number | undefined
   /** The current time, for tests (default: the system clock). */
   readonly now?: (() => number) | undefined
 }
+
+/** The default clock tolerance for `exp`/`nbf`, in seconds. @category constants */
+export const DEFAULT_CLOCK_TOLERANCE_SECONDS = 5
+
+/**
+ * Whether a new token speaks for the same identity as the one a connection was opened with (same
+ * user, or admin for admin): what a refresh may change is only how long it lasts.
+ *
+ * @category predicates
+ */
+export const sameIdentity = (a: Identity, b: Identity): boolean =>
+  a.kind === "admin" ? b.kind === "admin" : b.kind === "user" && a.userId === b.userId
 
 /** Verifies a token and says who it is. Rejects with an {@link AuthError}. @category models */
 export type Verifier = (token: string | null | undefined) => Promise<Identity>
@@ -146,7 +167,7 @@ export const makeVerifier = (options: VerifierOptions): Verifier => {
     throw new Error("clerk-sync socket.io auth: configure CLERK_JWT_KEY (jwtKey), a JWKS URL (jwksUrl), or at least an admin token")
   }
   const now = options.now ?? Date.now
-  const clockTolerance = options.clockToleranceSeconds ?? 5
+  const clockTolerance = options.clockToleranceSeconds ?? DEFAULT_CLOCK_TOLERANCE_SECONDS
   const parties = options.authorizedParties ?? []
   const pemKey = options.jwtKey ? jose.importSPKI(normalizePem(options.jwtKey), "RS256") : undefined
   // Fail fast (at the first verification) on a key that does not parse, with a clear message.

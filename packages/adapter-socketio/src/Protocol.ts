@@ -14,9 +14,16 @@
  *
  * Refusals arrive as `connect_error` with `err.data.code` (see `Auth.AuthErrorCode`).
  *
+ * A connection lasts as long as its token: {@link Hello} says `expiresIn` (ms). Before then the
+ * client may send a fresh token for the same identity with {@link REFRESH} (acknowledged with a
+ * {@link RefreshResult}); the connection then lasts as long as the new token, and its rooms are
+ * decided again. Otherwise, at expiry, the server sends {@link CLOSING} with code `auth_expired`,
+ * leaves every room and disconnects: reconnect with a fresh token and `lastSeq` to resume.
+ *
  * @since 0.1.0
  */
 import type { Notification, Projection } from "@clerk-sync/core"
+import type { AuthErrorCode } from "./Auth.ts"
 
 /** The default namespace. @category constants */
 export const NAMESPACE = "/clerk-sync"
@@ -28,8 +35,15 @@ export const VERSION = 1
 export const HELLO = "clerk-sync:hello"
 /** @category constants */
 export const READY = "clerk-sync:ready"
-/** Sent just before the server closes the connection on purpose (e.g. the user was deleted). @category constants */
+/** Sent just before the server closes the connection on purpose (see {@link Closing}). @category constants */
 export const CLOSING = "clerk-sync:closing"
+/**
+ * Client to server: `socket.emit(REFRESH, { token }, (result: RefreshResult) => …)`, a fresh token
+ * for this connection before its current one expires.
+ *
+ * @category constants
+ */
+export const REFRESH = "clerk-sync:refresh"
 
 /** Server-to-server: a batch of notifications for every node of the cluster. @category constants */
 export const BATCH = "clerk-sync:batch"
@@ -45,6 +59,11 @@ export interface Hello {
   readonly seq: number
   /** `lastSeq` was beyond the retention window: what was missed cannot be replayed; refetch state. */
   readonly resync: boolean
+  /**
+   * In how many ms the server closes this connection because its token expires (`null`: never,
+   * the raw admin token). Send a fresh token with {@link REFRESH} before then to stay connected.
+   */
+  readonly expiresIn: number | null
 }
 
 /** @category models */
@@ -68,11 +87,33 @@ export interface Ready {
   readonly snapshot: Snapshot | null
 }
 
-/** @category models */
+/**
+ * Why the server closes a connection:
+ * - `user_deleted`: for good; do not reconnect as this user;
+ * - `auth_expired`: the token expired without a refresh; reconnect with a fresh one (and `lastSeq`);
+ * - `shutdown`: this server is stopping; reconnect (with `lastSeq`), to it once restarted or to another.
+ *
+ * @category models
+ */
 export interface Closing {
-  readonly code: "user_deleted" | "shutdown"
+  readonly code: "user_deleted" | "auth_expired" | "shutdown"
   readonly message: string
 }
+
+/** {@link REFRESH}'s request. @category models */
+export interface Refresh {
+  readonly token: string
+}
+
+/**
+ * {@link REFRESH}'s answer. Refused (`ok: false`, the codes of `Auth.AuthErrorCode`, with
+ * `identity_mismatch` for another user's token): the connection keeps its current expiry.
+ *
+ * @category models
+ */
+export type RefreshResult =
+  | { readonly ok: true; readonly expiresIn: number | null }
+  | { readonly ok: false; readonly code: AuthErrorCode; readonly message: string }
 
 /** Server-to-server batch. @category models */
 export interface Batch {

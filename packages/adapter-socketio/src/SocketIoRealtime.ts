@@ -14,6 +14,10 @@
  *   beyond the retention window it is told to resync.
  * - **Several nodes**: with `postgres: { pool }` (the `@socket.io/postgres-adapter`, no new
  *   infrastructure), an event published on node A reaches clients on node B, exactly once.
+ * - **Expiry**: a connection lasts as long as its token. Before it expires the client sends a fresh
+ *   one (`clerk-sync:refresh`, same user; its rooms are decided again); otherwise the server says
+ *   `clerk-sync:closing` `auth_expired` and disconnects it, and the client reconnects with a fresh
+ *   token and its `lastSeq`. One timer per connection, cleared when it disconnects.
  * - **Shutdown**: when the HTTP server is closed, the clients are told `shutdown` and disconnected,
  *   so that the close completes (a WebSocket would hold it open); {@link SocketIoRealtime.close}
  *   then releases the adapter's Postgres connections, so the pool can end.
@@ -40,11 +44,19 @@ import { randomUUID } from "node:crypto"
 import type pg from "pg"
 import { type ExtendedError, type Namespace, Server, type ServerOptions, type Socket } from "socket.io"
 import { Adapter } from "socket.io-adapter"
-import { AuthError, type Identity, makeVerifier, type Verifier, type VerifierOptions } from "./Auth.ts"
+import {
+  AuthError,
+  DEFAULT_CLOCK_TOLERANCE_SECONDS,
+  type Identity,
+  makeVerifier,
+  sameIdentity,
+  type Verifier,
+  type VerifierOptions
+} from "./Auth.ts"
 import { AdapterPool } from "./internal/AdapterPool.ts"
-import { Hub } from "./internal/Hub.ts"
+import { closeWith, Hub } from "./internal/Hub.ts"
 import { Session } from "./internal/Session.ts"
-import { BATCH, type Batch, CLOSING, type Closing, NAMESPACE } from "./Protocol.ts"
+import { BATCH, type Batch, CLOSING, type Closing, NAMESPACE, REFRESH, type RefreshResult } from "./Protocol.ts"
 
 /** Cluster over Postgres: the `@socket.io/postgres-adapter` on this pool. @category models */
 export interface PostgresClusterOptions {
@@ -128,10 +140,22 @@ const refuse = (error: AuthError): ExtendedError => {
   return err
 }
 
+/** `setTimeout` fires at once past this (about 24.8 days): a later expiry is waited for in steps. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1
+
 /** How long clients told `shutdown` have to go before their transports are cut. */
 const SHUTDOWN_GRACE_MS = 1_000
 
 const SHUTDOWN: Closing = { code: "shutdown", message: "the server is shutting down; reconnect with your lastSeq" }
+const EXPIRED: Closing = {
+  code: "auth_expired",
+  message: "the session token expired; reconnect with a fresh token and your lastSeq (or refresh it before it expires)"
+}
+
+const tokenOf = (request: unknown): string | null => {
+  const token = typeof request === "object" && request !== null ? (request as { readonly token?: unknown }).token : undefined
+  return typeof token === "string" ? token : null
+}
 
 const defaultOnError = (message: string, error: unknown) => {
   console.warn(`[clerk-sync socket.io] ${message}:`, error instanceof Error ? error.message : error)
@@ -163,6 +187,12 @@ export const attach = (store: SyncStore.SyncStoreShape, options: Options): Socke
   }
   const nsp = io.of(options.namespace ?? NAMESPACE)
   const verify: Verifier = typeof options.auth === "function" ? options.auth : makeVerifier(options.auth)
+  // A connection lasts exactly as long as its token would be accepted: until `exp`, plus the
+  // verifier's tolerance, on the verifier's clock.
+  const now = typeof options.auth === "function" ? Date.now : options.auth.now ?? Date.now
+  const toleranceMs = typeof options.auth === "function"
+    ? 0
+    : (options.auth.clockToleranceSeconds ?? DEFAULT_CLOCK_TOLERANCE_SECONDS) * 1000
   const readBatchSize = options.readBatchSize ?? 500
   const hub = new Hub({
     nsp,
@@ -211,17 +241,69 @@ export const attach = (store: SyncStore.SyncStoreShape, options: Options): Socke
   })
 
   nsp.on("connection", (socket: Socket) => {
+    let identity = socket.data.identity as Identity
+    const expiresIn = (): number | null => identity.expiresAt === null ? null : Math.max(0, identity.expiresAt + toleranceMs - now())
     const session = new Session({
       socket,
-      identity: socket.data.identity as Identity,
+      identity,
       lastSeq: socket.data.lastSeq as number | null,
       hub,
       store,
       readBatchSize,
       organizationsOf: options.organizationsOf,
-      maxBufferedPackets: options.maxBufferedPackets ?? 1_000
+      maxBufferedPackets: options.maxBufferedPackets ?? 1_000,
+      expiresIn
     })
-    socket.on("disconnect", () => session.close())
+
+    // One timer per connection, re-armed by each refresh, cleared at disconnect.
+    let expiry: ReturnType<typeof setTimeout> | undefined
+    const arm = () => {
+      clearTimeout(expiry)
+      const left = expiresIn()
+      if (left === null) return
+      expiry = setTimeout(() => {
+        if (expiresIn()! > 0) return arm()
+        session.close()
+        closeWith(socket, EXPIRED, "all")
+      }, Math.min(left, MAX_TIMEOUT_MS))
+      expiry.unref?.()
+    }
+    arm()
+    socket.on("disconnect", () => {
+      clearTimeout(expiry)
+      session.close()
+    })
+
+    const refresh = async (request: unknown): Promise<RefreshResult> => {
+      let next: Identity
+      try {
+        next = await admit(tokenOf(request))
+      } catch (error) {
+        const { code, message } = error as AuthError
+        return { ok: false, code, message }
+      }
+      if (!sameIdentity(identity, next)) {
+        return { ok: false, code: "identity_mismatch", message: "the token is another identity's: connect again to change users" }
+      }
+      if (socket.disconnected) return { ok: false, code: "expired_token", message: "the connection has already closed" }
+      identity = next
+      arm()
+      try {
+        await session.reauthorize()
+      } catch (error) {
+        onError("could not decide a refreshed connection's rooms", error)
+        socket.disconnect(true)
+        return { ok: false, code: "auth_unavailable", message: "the server cannot reach its database; reconnect" }
+      }
+      return { ok: true, expiresIn: expiresIn() }
+    }
+    // One refresh at a time per connection: each decides the rooms from where the last one left them.
+    let refreshing: Promise<unknown> = Promise.resolve()
+    socket.on(REFRESH, (request: unknown, ack: unknown) => {
+      const reply = typeof ack === "function" ? (ack as (result: RefreshResult) => void) : () => {}
+      refreshing = refreshing.then(() => refresh(request)).then(reply).catch((error) => onError("a refresh failed", error))
+    })
+
     session.start().catch((error) => {
       onError("could not start a session", error)
       socket.disconnect(true)

@@ -2,7 +2,10 @@ import { ClerkSimulator, MemoryStore, Notification } from "@clerk-sync/core"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { createAdminSessionToken } from "../src/Auth.ts"
-import { ADMIN_TOKEN, connectReady, record, sleep, startServer, waitFor } from "./utils/harness.ts"
+import { REFRESH, type RefreshResult } from "../src/Protocol.ts"
+import type { Options } from "../src/SocketIoRealtime.ts"
+import { ADMIN_TOKEN, connectReady, type Recorder, record, sleep, startServer, waitFor } from "./utils/harness.ts"
+import { makeIssuer } from "./utils/keys.ts"
 
 const T0 = Date.UTC(2026, 0, 1)
 const newStore = () => Effect.runPromise(MemoryStore.make)
@@ -403,6 +406,183 @@ describe("SocketIoRealtime: shutdown", () => {
       }
     } finally {
       await server.realtime.close()
+    }
+  })
+})
+
+describe("SocketIoRealtime: token expiry and refresh", () => {
+  // The server's clock runs 58 s ahead and tolerates no skew: a token signed for 60 s (just after a
+  // second begins, `exp` being in whole seconds) expires about 2 s later; one for 600 s lasts the test.
+  const startSkewed = async (options: Partial<Options> = {}) => {
+    const issuer = await makeIssuer()
+    const server = await startServer(await newStore(), {
+      issuer,
+      auth: { jwtKey: issuer.publicPem, adminToken: ADMIN_TOKEN, clockToleranceSeconds: 0, now: () => Date.now() + 58_000 },
+      ...options
+    })
+    const short = async (sub: string) => {
+      await sleep(1_000 - (Date.now() % 1_000))
+      return issuer.sign({ sub, expiresIn: 60 })
+    }
+    const shortAdmin = async () => {
+      await sleep(1_000 - (Date.now() % 1_000))
+      return createAdminSessionToken({ adminToken: ADMIN_TOKEN, ttlSeconds: 60 })
+    }
+    return { server, short, shortAdmin, long: (sub: string) => issuer.sign({ sub, expiresIn: 600 }) }
+  }
+  const refresh = (r: Recorder, token: unknown): Promise<RefreshResult> => r.socket.timeout(5_000).emitWithAck(REFRESH, { token })
+  const expired = (r: Recorder) => r.closings.some((c) => (c as { code?: string }).code === "auth_expired") && r.socket.disconnected
+  const orgNames = (r: Recorder) => r.delivered.flatMap((d) => (d.name === "organization.updated" ? [d.organization.name] : []))
+
+  it("closes a connection when its token expires, saying auth_expired: it hears nothing more", async () => {
+    const { server, short } = await startSkewed()
+    try {
+      const clerk = new ClerkSimulator.ClerkSimulator({ startAt: T0 })
+      const alice = clerk.createUser({ firstName: "Alice" })
+      const acme = clerk.createOrganization({ name: "Acme" })
+      clerk.tick().addMember(alice, acme)
+      await server.send(clerk.events)
+      const a = await connectReady(server.url, { token: await short(alice) })
+      const admin = await connectReady(server.url, { token: ADMIN_TOKEN })
+      const expiresIn = a.hellos[0]!.expiresIn
+      assert.isNotNull(expiresIn, "the client is told how long its connection lasts")
+      assert.isAtMost(expiresIn!, 2_000)
+      assert.isNull(admin.hellos[0]!.expiresIn, "the raw admin token does not expire")
+
+      await waitFor(() => expired(a), "the expired connection closed")
+      assert.deepStrictEqual(a.closings, [{
+        code: "auth_expired",
+        message: "the session token expired; reconnect with a fresh token and your lastSeq (or refresh it before it expires)"
+      }])
+      const start = clerk.events.length
+      clerk.tick().updateOrganization(acme, { name: "Acme Inc" })
+      await server.send(clerk.events.slice(start))
+      await waitFor(() => admin.delivered.length === 1, "the admin hears the update")
+      await sleep(50)
+      assert.deepStrictEqual(a.delivered, [], "nothing reaches an expired connection")
+      assert.isTrue(admin.socket.connected)
+      assert.deepStrictEqual(admin.closings, [])
+      admin.close()
+    } finally {
+      await server.close()
+    }
+  })
+
+  it("admin session tokens expire the same way", async () => {
+    const { server, shortAdmin } = await startSkewed()
+    try {
+      const dashboard = await connectReady(server.url, { token: await shortAdmin() })
+      assert.isNotNull(dashboard.hellos[0]!.expiresIn)
+      await waitFor(() => expired(dashboard), "the expired admin connection closed")
+    } finally {
+      await server.close()
+    }
+  })
+
+  it("a refresh before expiry keeps the connection for as long as the new token, receiving without a gap", async () => {
+    const { server, short, long } = await startSkewed()
+    try {
+      const clerk = new ClerkSimulator.ClerkSimulator({ startAt: T0 })
+      const alice = clerk.createUser({ firstName: "Alice" })
+      const acme = clerk.createOrganization({ name: "Acme" })
+      clerk.tick().addMember(alice, acme)
+      await server.send(clerk.events)
+      const fresh = await long(alice)
+      const token = await short(alice)
+      const refreshed = await connectReady(server.url, { token })
+      const control = await connectReady(server.url, { token }) // the same token, not refreshed
+      const result = await refresh(refreshed, fresh)
+      assert.isTrue(result.ok, JSON.stringify(result))
+      if (result.ok) assert.isAbove(result.expiresIn!, 500_000, "it now lasts as long as the new token")
+
+      await waitFor(() => expired(control), "the control connection expired")
+      const start = clerk.events.length
+      clerk.tick().updateOrganization(acme, { name: "Acme Inc" })
+      clerk.tick().updateUser(alice, { firstName: "Alicia" })
+      await server.send(clerk.events.slice(start))
+      await waitFor(() => refreshed.delivered.length === 2, "the refreshed connection hears both")
+      assert.isTrue(refreshed.socket.connected)
+      assert.deepStrictEqual(refreshed.closings, [])
+      assert.deepStrictEqual(names(refreshed.delivered), ["organization.updated", "user.updated"])
+      refreshed.close()
+    } finally {
+      await server.close()
+    }
+  })
+
+  it("refuses another user's token, another kind and a bad one: the connection keeps its first expiry", async () => {
+    const { server, short, shortAdmin, long } = await startSkewed()
+    try {
+      const clerk = new ClerkSimulator.ClerkSimulator({ startAt: T0 })
+      const alice = clerk.createUser({ firstName: "Alice" })
+      const bob = clerk.createUser({ firstName: "Bob" })
+      await server.send(clerk.events)
+      const bobs = await long(bob)
+      const a = await connectReady(server.url, { token: await short(alice) })
+      const codes = async (r: Recorder, tokens: ReadonlyArray<unknown>) => {
+        const out: Array<string> = []
+        for (const t of tokens) {
+          const result = await refresh(r, t)
+          out.push(result.ok ? "ok" : result.code)
+        }
+        return out
+      }
+      assert.deepStrictEqual(
+        await codes(a, [bobs, ADMIN_TOKEN, "not-a-jwt", undefined]),
+        ["identity_mismatch", "identity_mismatch", "malformed_token", "missing_token"]
+      )
+      await waitFor(() => expired(a), "alice's connection expired all the same")
+
+      const dashboard = await connectReady(server.url, { token: await shortAdmin() })
+      assert.deepStrictEqual(await codes(dashboard, [await long(alice)]), ["identity_mismatch"], "an admin connection does not become a user's")
+      const renewed = await refresh(dashboard, await createAdminSessionToken({ adminToken: ADMIN_TOKEN, ttlSeconds: 600 }))
+      assert.isTrue(renewed.ok, "an admin connection is renewed with a new admin session token")
+      dashboard.close()
+    } finally {
+      await server.close()
+    }
+  })
+
+  it("a refresh decides the rooms again, and the connection misses nothing and gets nothing twice meanwhile", async () => {
+    const memberOf = new Map<string, ReadonlyArray<string>>()
+    const { server, long } = await startSkewed({ organizationsOf: async (user) => memberOf.get(user) ?? [] })
+    try {
+      const clerk = new ClerkSimulator.ClerkSimulator({ startAt: T0 })
+      const alice = clerk.createUser({ firstName: "Alice" })
+      const acme = clerk.createOrganization({ name: "Acme" })
+      const globex = clerk.createOrganization({ name: "Globex" })
+      await server.send(clerk.events)
+      memberOf.set(alice, [acme]) // what the app lets alice hear, outside of Clerk's memberships
+      const a = await connectReady(server.url, { token: await long(alice) })
+
+      let start = clerk.events.length
+      clerk.tick().updateOrganization(acme, { name: "Acme 1" })
+      clerk.updateOrganization(globex, { name: "Globex 1" })
+      await server.send(clerk.events.slice(start))
+      await waitFor(() => a.delivered.length === 1, "acme's update")
+
+      memberOf.set(alice, [globex])
+      start = clerk.events.length
+      for (let i = 0; i < 20; i++) clerk.tick().updateUser(alice, { firstName: `Alice ${i}` })
+      const refreshing = refresh(a, await long(alice))
+      await server.send(clerk.events.slice(start)) // while the rooms are decided again
+      assert.isTrue((await refreshing).ok)
+      start = clerk.events.length
+      clerk.tick().updateOrganization(acme, { name: "Acme 2" })
+      clerk.updateOrganization(globex, { name: "Globex 2" })
+      await server.send(clerk.events.slice(start))
+
+      await waitFor(() => orgNames(a).length === 2, "globex's update")
+      await sleep(50)
+      assert.deepStrictEqual(orgNames(a), ["Acme 1", "Globex 2"], "acme before the refresh, globex after")
+      const firstNames = a.delivered.flatMap((d) => (d.name === "user.updated" ? [d.user.firstName] : []))
+      assert.deepStrictEqual(firstNames, Array.from({ length: 20 }, (_, i) => `Alice ${i}`), "each once, in order")
+      assert.isTrue(seqsIncrease(a.delivered))
+      assert.strictEqual(a.hellos.length, 1, "a refresh is not a new connection")
+      assert.strictEqual(a.readies.length, 1)
+      a.close()
+    } finally {
+      await server.close()
     }
   })
 })

@@ -256,11 +256,19 @@ export class Hub {
   }
 }
 
-/** Tells a deleted user's socket why, takes it out of every org room and closes it. */
-export const closeDeleted = (socket: Socket): void => {
-  for (const room of [...socket.rooms]) if (isOrgRoom(room)) socket.leave(room)
-  const closing: Closing = { code: "user_deleted", message: "this user was deleted" }
+/**
+ * Tells a socket why it is closed, takes it out of its rooms (every one, or only the org rooms) so
+ * nothing more reaches it, and closes it.
+ */
+export const closeWith = (socket: Socket, closing: Closing, rooms: "all" | "org"): void => {
+  for (const room of [...socket.rooms]) {
+    if (room !== socket.id && (rooms === "all" || isOrgRoom(room))) socket.leave(room)
+  }
   socket.emit(CLOSING, closing)
   // Let the packets above flush before closing the transport.
   setTimeout(() => socket.disconnect(true), 50).unref?.()
 }
+
+/** Tells a deleted user's socket why, takes it out of every org room and closes it. */
+export const closeDeleted = (socket: Socket): void =>
+  closeWith(socket, { code: "user_deleted", message: "this user was deleted" }, "org")

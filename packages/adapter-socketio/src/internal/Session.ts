@@ -11,6 +11,10 @@
  *   yet), it waits, and joins its rooms right before the node dispatches the first one after its
  *   cursor.
  *
+ * A token refresh decides the rooms again ({@link Session.reauthorize}): the socket leaves the live
+ * stream at a known `seq` (synchronously), and follows it again from there as a resuming connection
+ * does, so it misses nothing and receives nothing twice.
+ *
  * @internal
  */
 import { Notification, Projection, type SyncStore } from "@clerk-sync/core"
@@ -34,6 +38,8 @@ export interface SessionOptions {
   readonly organizationsOf?: ((clerkUserId: string) => Promise<ReadonlyArray<string>>) | undefined
   /** Pause the replay while this many packets wait to be written to a slow client. */
   readonly maxBufferedPackets: number
+  /** In how many ms the connection's token expires (null: never), for {@link Hello}. */
+  readonly expiresIn: () => number | null
 }
 
 /** Resolves when the socket's transport has room again (or is closed). */
@@ -54,6 +60,8 @@ export class Session implements Waiter {
   #cursor = 0
   #rooms: RoomSet
   #closed = false
+  /** `following`: deciding rooms and replaying; `waiting` for the node to pass the cursor; `live`: in its rooms. */
+  #state: "following" | "waiting" | "live" = "following"
 
   constructor(options: SessionOptions) {
     this.#o = options
@@ -76,11 +84,12 @@ export class Session implements Waiter {
   /** Joins the rooms: from now on the node's live dispatch delivers to this socket. */
   activate(): void {
     if (this.#closed) return
+    this.#state = "live"
     this.#o.socket.join(this.#rooms.rooms as Array<string>)
   }
 
   async start(): Promise<void> {
-    const { hub, identity, store } = this.#o
+    const { hub, store } = this.#o
     await hub.ready
     const head = hub.head
     let cursor = head
@@ -91,6 +100,37 @@ export class Session implements Waiter {
       else if (this.#o.lastSeq > head && this.#o.lastSeq > (await findHead(store))) resync = true // from another database (reset)
       else cursor = this.#o.lastSeq
     }
+    await this.#follow(cursor, { resync })
+  }
+
+  /**
+   * Decides the rooms again (after a token refresh: `organizationsOf` may say otherwise now). A
+   * session still catching up has just decided them, and an admin's never change: nothing to do.
+   */
+  async reauthorize(): Promise<void> {
+    const { hub, identity, socket } = this.#o
+    if (this.#closed || this.#state === "following" || identity.kind === "admin") return
+    let cursor: number
+    if (this.#state === "waiting") {
+      hub.unwait(this)
+      cursor = this.#cursor
+    } else {
+      // Live: the node dispatched everything up to its head to this socket's rooms. Leaving them
+      // now, synchronously, makes the head the exact point to follow again from.
+      cursor = hub.head
+      for (const room of [...socket.rooms]) if (room !== socket.id) socket.leave(room)
+    }
+    this.#state = "following"
+    await this.#follow(cursor, null)
+  }
+
+  /**
+   * From `cursor`: decides the rooms the socket had there, replays what follows, and hands over to
+   * the live stream. `hello`: a new connection (says HELLO, then READY with a snapshot); null: a
+   * connection following again (says nothing of it).
+   */
+  async #follow(cursor: number, hello: { readonly resync: boolean } | null): Promise<void> {
+    const { identity } = this.#o
     if (identity.kind === "admin") {
       this.#rooms = new RoomSet(null, [ADMIN])
     } else {
@@ -103,17 +143,20 @@ export class Session implements Waiter {
     }
     this.#cursor = cursor
     if (this.#closed) return
-    const hello: Hello = {
-      version: VERSION,
-      identity: identity.kind === "admin" ? { kind: "admin" } : { kind: "user", userId: identity.userId },
-      seq: cursor,
-      resync
+    if (hello !== null) {
+      const message: Hello = {
+        version: VERSION,
+        identity: identity.kind === "admin" ? { kind: "admin" } : { kind: "user", userId: identity.userId },
+        seq: cursor,
+        resync: hello.resync,
+        expiresIn: this.#o.expiresIn()
+      }
+      this.#o.socket.emit(HELLO, message)
     }
-    this.#o.socket.emit(HELLO, hello)
     while (!this.#closed) {
       await this.#replay()
       if (this.#closed || this.#rooms.evicted) return
-      const snapshot = await this.#snapshot()
+      const snapshot = hello !== null ? await this.#snapshot() : undefined
       if (this.#closed) return
       if (this.#handOver(snapshot)) return
     }
@@ -153,15 +196,17 @@ export class Session implements Waiter {
   }
 
   /**
-   * Synchronously: says READY, then either delivers the node's tail and joins the rooms, or waits for
-   * the node to catch up with this socket. Returns false when the node's log no longer covers the gap
-   * (the replay must go on).
+   * Synchronously: says READY (unless `snapshot` is undefined), then either delivers the node's tail
+   * and joins the rooms, or waits for the node to catch up with this socket. Returns false when the
+   * node's log no longer covers the gap (the replay must go on).
    */
-  #handOver(snapshot: Snapshot | null): boolean {
+  #handOver(snapshot: Snapshot | null | undefined): boolean {
     const { hub, socket } = this.#o
     if (this.#cursor < hub.head && !hub.covers(this.#cursor)) return false
-    const ready: Ready = { seq: this.#cursor, snapshot }
-    socket.emit(READY, ready)
+    if (snapshot !== undefined) {
+      const ready: Ready = { seq: this.#cursor, snapshot }
+      socket.emit(READY, ready)
+    }
     if (this.#cursor < hub.head) {
       for (const n of hub.logAfter(this.#cursor)) {
         this.#deliver(n)
@@ -172,7 +217,10 @@ export class Session implements Waiter {
       }
     }
     if (this.#cursor === hub.head) this.activate()
-    else hub.wait(this)
+    else {
+      this.#state = "waiting"
+      hub.wait(this)
+    }
     return true
   }
 
