@@ -8,6 +8,10 @@
  *   React Native) per signed-in user; a reconnection or a restart receives what it missed first.
  * - A fresh token at every (re)connection (`getToken`, e.g. Clerk's `session.getToken()`); refusals
  *   that a new token can fix (expired, not yet valid) are retried, others stop with `unauthorized`.
+ * - A connection lasts as long as its token: shortly before the server would close it, the client
+ *   asks `getToken` for a fresh one and hands it over on the same connection. If that fails and the
+ *   server closes it (`auth_expired`), the client reconnects at once with a fresh token, resuming
+ *   after its last `seq`.
  * - Status and errors as values and events.
  *
  * @example
@@ -32,6 +36,8 @@ import {
   type NotificationOf,
   READY,
   type Ready,
+  REFRESH,
+  type RefreshResult,
   type Snapshot
 } from "./Protocol.ts"
 import { defaultStorage, memoryStorage, type SeqStorage } from "./Storage.ts"
@@ -102,6 +108,13 @@ export interface ClerkSyncClient {
   readonly onResync: (handler: (hello: Hello) => void) => Unsubscribe
   /** Resolves the next time the client is live; rejects if it is refused (`unauthorized`) or closed first. */
   readonly live: () => Promise<void>
+  /**
+   * Hands the server a fresh token (from `getToken`) on the live connection, e.g. when your auth
+   * library renewed it; the client also does it by itself before the connection would expire.
+   * Rejects with the server's `code` when refused; a token of another user makes the client
+   * reconnect as that user.
+   */
+  readonly refresh: () => Promise<void>
   /** Connects again now (after signing in, or after `unauthorized`). */
   readonly reconnect: () => void
   readonly close: () => void
@@ -111,6 +124,13 @@ export interface ClerkSyncClient {
 
 /** Refusals a new attempt (with a fresh token) may fix. */
 const RETRYABLE = new Set(["expired_token", "token_not_yet_valid", "auth_unavailable", "missing_token", "connection_error"])
+
+/** Ask for a fresh token this long before the connection expires, at most (and at most a quarter of its life). */
+const REFRESH_LEAD_MS = 15_000
+/** Below this much life left, another refresh is not tried: the server closes, the client reconnects. */
+const REFRESH_FLOOR_MS = 2_000
+/** How long the server has to answer a refresh. */
+const REFRESH_TIMEOUT_MS = 10_000
 
 const decodeSub = (token: string): string | null => {
   try {
@@ -153,6 +173,10 @@ export const connect = (options: ConnectOptions): ClerkSyncClient => {
   let retries = 0
   let retryTimer: ReturnType<typeof setTimeout> | undefined
   let persistTimer: ReturnType<typeof setTimeout> | undefined
+  /** When the server will close this connection as its token expires (local clock), if it will. */
+  let expiresAt: number | null = null
+  let refreshTimer: ReturnType<typeof setTimeout> | undefined
+  let refreshing: Promise<void> | null = null
 
   const byName = new Map<NotificationName, Set<(n: Notification) => void>>()
   const any = new Set<(n: Notification) => void>()
@@ -214,14 +238,17 @@ export const connect = (options: ConnectOptions): ClerkSyncClient => {
     if (persistTimer === undefined) persistTimer = setTimeout(persistNow, 250)
   }
 
+  const freshToken = async (): Promise<string | null> => {
+    try {
+      return (await options.getToken()) ?? null
+    } catch {
+      return null
+    }
+  }
+
   /** The handshake's `auth`: a fresh token, and the seq to resume after. */
   const auth = async (): Promise<{ token: string | null; lastSeq?: number }> => {
-    let token: string | null = null
-    try {
-      token = (await options.getToken()) ?? null
-    } catch {
-      token = null
-    }
+    const token = await freshToken()
     const key = `${keyPrefix}:${token === null ? "anonymous" : decodeSub(token) ?? "token"}`
     if (key !== storageKey) {
       // A new user (or the first connection): its own resume point, never another user's.
@@ -260,6 +287,53 @@ export const connect = (options: ConnectOptions): ClerkSyncClient => {
     }, delay)
   }
 
+  /** Plans the next refresh for a connection that now expires in `expiresIn` ms. */
+  const expireIn = (expiresIn: number | null | undefined) => {
+    clearTimeout(refreshTimer)
+    refreshTimer = undefined
+    const before = expiresAt
+    expiresAt = typeof expiresIn === "number" ? Date.now() + expiresIn : null
+    if (expiresAt === null || typeof expiresIn !== "number") return
+    if (before !== null && expiresAt - before < 1_000) {
+      // Not extended: the app's token cache gave the same token back. Try again halfway, while
+      // there is time; past that, the server closes and the reconnection gets a fresh token.
+      if (expiresIn >= 2 * REFRESH_FLOOR_MS) refreshTimer = setTimeout(refreshSoon, expiresIn / 2)
+      return
+    }
+    // A token's last stretch is when caches such as Clerk's renew it.
+    refreshTimer = setTimeout(refreshSoon, Math.max(0, expiresIn - Math.min(REFRESH_LEAD_MS, expiresIn / 4)))
+  }
+
+  const refreshOnce = async (): Promise<void> => {
+    if (closed || !socket.connected) throw Object.assign(new Error("clerk-sync: not connected"), { code: "not_connected" })
+    const token = await freshToken()
+    if (token === null) throw Object.assign(new Error("clerk-sync: getToken gave no token"), { code: "missing_token" })
+    const result = await socket.timeout(REFRESH_TIMEOUT_MS).emitWithAck(REFRESH, { token }) as RefreshResult
+    if (result.ok) return expireIn(result.expiresIn)
+    fail({ code: result.code, message: result.message })
+    // Another user's token: the app switched users; their own connection, their own resume point.
+    if (result.code === "identity_mismatch") reconnect()
+    else if (expiresAt !== null && expiresAt - Date.now() >= 2 * REFRESH_FLOOR_MS) {
+      refreshTimer = setTimeout(refreshSoon, (expiresAt - Date.now()) / 2)
+    }
+    throw Object.assign(new Error(`clerk-sync: refresh refused (${result.code}: ${result.message})`), { code: result.code })
+  }
+  const refresh = (): Promise<void> => {
+    if (refreshing === null) refreshing = refreshOnce().finally(() => (refreshing = null))
+    return refreshing
+  }
+  const refreshSoon = () => void refresh().catch(() => undefined)
+
+  const reconnect = () => {
+    if (closed) return
+    closing = null
+    retries = 0
+    clearTimeout(retryTimer)
+    if (socket.connected) socket.disconnect()
+    setStatus("connecting")
+    socket.connect()
+  }
+
   socket.on("connect", () => {
     retries = 0
     error = null
@@ -269,6 +343,8 @@ export const connect = (options: ConnectOptions): ClerkSyncClient => {
     identity = hello.identity
     lastSeq = hello.resync || lastSeq === null ? hello.seq : Math.max(lastSeq, hello.seq)
     persistNow()
+    expiresAt = null
+    expireIn(hello.expiresIn)
     if (hello.resync) call(resyncHandlers, hello)
   })
   for (const name of NOTIFICATION_NAMES) {
@@ -306,11 +382,23 @@ export const connect = (options: ConnectOptions): ClerkSyncClient => {
   })
   socket.on("disconnect", (reason: string) => {
     persistNow()
+    clearTimeout(refreshTimer)
+    expiresAt = null
     if (closed) return setStatus("closed")
-    if (closing !== null) return setStatus("unauthorized")
+    const why = closing?.code
+    if (why === "auth_expired" || why === "shutdown") closing = null
+    if (closing !== null) return setStatus("unauthorized") // the user was deleted: for good
     setStatus("connecting")
-    // Disconnected by the server on purpose: Socket.IO does not retry by itself.
-    if (reason === "io server disconnect") scheduleRetry()
+    // The token expired: a fresh one now, resuming after lastSeq.
+    if (why === "auth_expired") {
+      clearTimeout(retryTimer)
+      retryTimer = setTimeout(() => {
+        if (!closed && !socket.connected) socket.connect()
+      }, 0)
+    } else if (reason === "io server disconnect") {
+      // Disconnected by the server on purpose (or shutting down): Socket.IO does not retry by itself.
+      scheduleRetry()
+    }
   })
   socket.io.on("reconnect_attempt", () => {
     if (!closed) setStatus("connecting")
@@ -353,19 +441,13 @@ export const connect = (options: ConnectOptions): ClerkSyncClient => {
       if (status === "closed" || status === "unauthorized") return Promise.reject(new Error(`clerk-sync: ${status}`))
       return new Promise<void>((resolve, reject) => void liveWaiters.push({ resolve, reject }))
     },
-    reconnect: () => {
-      if (closed) return
-      closing = null
-      retries = 0
-      clearTimeout(retryTimer)
-      if (socket.connected) socket.disconnect()
-      setStatus("connecting")
-      socket.connect()
-    },
+    refresh,
+    reconnect,
     close: () => {
       if (closed) return
       closed = true
       clearTimeout(retryTimer)
+      clearTimeout(refreshTimer)
       persistNow()
       socket.disconnect()
       setStatus("closed")

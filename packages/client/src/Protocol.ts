@@ -108,6 +108,8 @@ export const HELLO = "clerk-sync:hello"
 export const READY = "clerk-sync:ready"
 /** @category constants */
 export const CLOSING = "clerk-sync:closing"
+/** Client to server: a fresh token for this connection, answered with a {@link RefreshResult}. @category constants */
+export const REFRESH = "clerk-sync:refresh"
 
 /** @category models */
 export type Identity = { readonly kind: "user"; readonly userId: string } | { readonly kind: "admin" }
@@ -120,6 +122,8 @@ export interface Hello {
   readonly seq: number
   /** What was missed is beyond the server's retention: refetch your state. */
   readonly resync: boolean
+  /** In how many ms the server closes the connection as its token expires (null: never; absent: an older server). */
+  readonly expiresIn?: number | null
 }
 
 /** @category models */
@@ -140,8 +144,13 @@ export interface Ready {
   readonly snapshot: Snapshot | null
 }
 
-/** @category models */
+/** Why the server closes the connection (`user_deleted`, `auth_expired`, `shutdown`). @category models */
 export interface Closing {
   readonly code: string
   readonly message: string
 }
+
+/** The answer to a {@link REFRESH}. @category models */
+export type RefreshResult =
+  | { readonly ok: true; readonly expiresIn: number | null }
+  | { readonly ok: false; readonly code: string; readonly message: string }

@@ -239,3 +239,127 @@ describe("client", () => {
     }
   })
 })
+
+describe("client: token expiry", () => {
+  // The server's clock runs 58 s ahead and tolerates no skew: a token signed for 60 s just after a
+  // second begins (`exp` is in whole seconds) expires about 2 s later; one for 600 s lasts the test.
+  const skewed = () => startServer(undefined, { now: () => Date.now() + 58_000, clockToleranceSeconds: 0 })
+  const shortLived = async (server: TestServer, sub: string) => {
+    await sleep(1_000 - (Date.now() % 1_000))
+    const token = await server.issuer.sign(sub, 60)
+    const exp = (JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString()) as { exp: number }).exp
+    return { token, closesAt: exp * 1_000 - 58_000 } // when the server closes it, on this machine's clock
+  }
+
+  it("hands over a fresh token before the connection expires: the same connection stays live, nothing missed", async () => {
+    const server = await skewed()
+    try {
+      const alice = server.clerk.createUser({ firstName: "Alice" })
+      await server.flush()
+      const first = await shortLived(server, alice)
+      let calls = 0
+      const errors: Array<string> = []
+      const { client, statuses, received } = open(server, {
+        getToken: () => (++calls === 1 ? first.token : server.issuer.sign(alice, 600))
+      })
+      client.onError((e) => errors.push(e.code))
+      await client.live()
+      const id = client.socket.id
+      await waitFor(() => Date.now() > first.closesAt + 500, "the first token's end")
+      server.clerk.tick().updateUser(alice, { firstName: "Alicia" })
+      await server.flush()
+      await waitFor(() => received.length === 1, "the update")
+      assert.isAtLeast(calls, 2, "a fresh token was asked for")
+      assert.strictEqual(client.socket.id, id, "on the same connection")
+      assert.deepStrictEqual(statuses, ["connecting", "catching-up", "live"], "never disconnected")
+      assert.deepStrictEqual(errors, [])
+      client.close()
+    } finally {
+      await server.close()
+    }
+  })
+
+  it("when the token expires anyway (auth_expired), reconnects with a fresh one and resumes by seq: nothing missed, nothing twice", async () => {
+    const server = await skewed()
+    try {
+      const { clerk } = server
+      const alice = clerk.createUser({ firstName: "Alice" })
+      const acme = clerk.createOrganization({ name: "Acme" })
+      clerk.addMember(alice, acme)
+      await server.flush()
+      const first = await shortLived(server, alice)
+      // An app whose token cache renews only when told: it hands the same token back until the
+      // server closes the connection, then a fresh one once the test has let events happen.
+      let told = false
+      let letIn!: () => void
+      const gate = new Promise<void>((resolve) => (letIn = resolve))
+      const { client, statuses, received } = open(server, {
+        getToken: async () => {
+          if (!told) return first.token
+          await gate
+          return server.issuer.sign(alice, 600)
+        }
+      })
+      const errors: Array<string> = []
+      client.onError((e) => {
+        errors.push(e.code)
+        if (e.code === "auth_expired") told = true
+      })
+      await client.live()
+      clerk.tick().updateOrganization(acme, { name: "one" })
+      await server.flush()
+      await waitFor(() => told && client.status === "connecting", "the connection closed for expiry")
+      for (const name of ["two", "three"]) clerk.tick().updateOrganization(acme, { name })
+      await server.flush() // while the client is away
+      letIn()
+      await client.live()
+      clerk.tick().updateOrganization(acme, { name: "four" })
+      await server.flush()
+      await waitFor(() => received.length === 4, "every update")
+      await sleep(50)
+      const names = received.map((n) => (n.name === "organization.updated" ? n.organization.name : n.name))
+      assert.deepStrictEqual(names, ["one", "two", "three", "four"])
+      assert.include(errors, "auth_expired")
+      assert.deepStrictEqual(statuses.slice(-3), ["connecting", "catching-up", "live"])
+      assert.notInclude(statuses, "unauthorized", "an expired token is not a refusal")
+      client.close()
+    } finally {
+      await server.close()
+    }
+  })
+
+  it("refresh() with another user's token reconnects as that user", async () => {
+    const server = await startServer()
+    try {
+      const alice = server.clerk.createUser({ firstName: "Alice" })
+      const bob = server.clerk.createUser({ firstName: "Bob" })
+      await server.flush()
+      let who = alice
+      const { client } = open(server, { getToken: () => server.issuer.sign(who) })
+      await client.live()
+      await client.refresh()
+      who = bob
+      const refused = await client.refresh().then(() => null, (e: Error & { code?: string }) => e.code)
+      assert.strictEqual(refused, "identity_mismatch")
+      await waitFor(() => client.identity?.kind === "user" && client.identity.userId === bob && client.status === "live", "bob's connection")
+      client.close()
+    } finally {
+      await server.close()
+    }
+  })
+
+  it("a server shutting down is not a refusal: the client tries again", async () => {
+    const server = await startServer()
+    try {
+      const { client } = open(server, { getToken: () => ADMIN_TOKEN })
+      await client.live()
+      await new Promise<void>((resolve) => server.http.close(() => resolve()))
+      await waitFor(() => client.error?.code === "shutdown" && client.status === "connecting", "told shutdown")
+      await sleep(100)
+      assert.strictEqual(client.status, "connecting")
+      client.close()
+    } finally {
+      await server.realtime.close()
+    }
+  })
+})

@@ -5,7 +5,7 @@ import { SocketIoRealtime } from "@clerk-sync/adapter-socketio"
 import { ClerkSimulator, Ingest, MemoryStore, Publisher, Relay, SyncStore } from "@clerk-sync/core"
 import { Effect } from "effect"
 import * as jose from "jose"
-import { createServer } from "node:http"
+import { createServer, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
 
 export const ADMIN_TOKEN = "client-tests-admin-token"
@@ -29,6 +29,7 @@ export const makeIssuer = async (): Promise<Issuer> => {
 
 export interface TestServer {
   readonly url: string
+  readonly http: Server
   readonly issuer: Issuer
   readonly clerk: ClerkSimulator.ClerkSimulator
   readonly store: SyncStore.SyncStoreShape
@@ -38,13 +39,20 @@ export interface TestServer {
   readonly close: () => Promise<void>
 }
 
-export const startServer = async (issuer?: Issuer): Promise<TestServer> => {
+export interface ServerOptions {
+  /** The server's clock (default: the system's), to make tokens expire soon. */
+  readonly now?: () => number
+  /** Tolerance for `exp` (default the verifier's, 5 s). */
+  readonly clockToleranceSeconds?: number
+}
+
+export const startServer = async (issuer?: Issuer, options: ServerOptions = {}): Promise<TestServer> => {
   const iss = issuer ?? (await makeIssuer())
   const store = await Effect.runPromise(MemoryStore.make)
   const http = createServer()
   const realtime = SocketIoRealtime.attach(store, {
     httpServer: http,
-    auth: { jwtKey: iss.publicPem, adminToken: ADMIN_TOKEN },
+    auth: { jwtKey: iss.publicPem, adminToken: ADMIN_TOKEN, ...options },
     pollIntervalMs: 0,
     onError: () => {}
   })
@@ -59,6 +67,7 @@ export const startServer = async (issuer?: Issuer): Promise<TestServer> => {
     ))
   return {
     url: `http://127.0.0.1:${(http.address() as AddressInfo).port}`,
+    http,
     issuer: iss,
     clerk,
     store,
