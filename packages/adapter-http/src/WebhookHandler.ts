@@ -39,8 +39,8 @@ import { Ingest, type SyncStore } from "@clerk-sync/core"
 import { Clock, Data, Duration, Effect } from "effect"
 import * as Cidr from "./Cidr.ts"
 import * as ClientAddress from "./ClientAddress.ts"
-import { isBodyConsumed } from "./internal/connection.ts"
-import { decodeUtf8 } from "./internal/utf8.ts"
+import { isBodyConsumed, remoteAddressOf } from "./internal/connection.ts"
+import { concatBytes, decodeUtf8 } from "./internal/utf8.ts"
 import * as RateLimiter from "./RateLimiter.ts"
 import * as Signature from "./Signature.ts"
 
@@ -194,6 +194,8 @@ const durationOf = (input: Duration.Input): Duration.Duration => {
   }
 }
 
+const defaultRateKey = (address: string | undefined): string => address ?? "unknown"
+
 /**
  * Builds an endpoint. Throws a {@link ConfigurationError} at once (no or malformed secret, bad
  * address range, non-positive limit): a misconfigured webhook must not start.
@@ -209,7 +211,7 @@ export const make = (options: Options): Endpoint => ({
   retryAfterSeconds: positiveInt("retryAfterSeconds", options.retryAfterSeconds, 5),
   allow: options.allow === undefined ? undefined : Cidr.make(options.allow),
   limiter: options.rateLimit ? limiterOf(options.rateLimit) : undefined,
-  rateKey: (options.rateLimit && options.rateLimit.key) || ((address) => address ?? "unknown"),
+  rateKey: (options.rateLimit && options.rateLimit.key) || defaultRateKey,
   clientAddress: options.clientAddress ?? ClientAddress.remoteAddress,
   log: options.log,
   logClientAddress: options.logClientAddress ?? false,
@@ -251,6 +253,40 @@ export const endpointOf = (options: Options | Endpoint): Endpoint => {
   return endpoint
 }
 
+/**
+ * A request as the handler reads it, whatever the server: what an adapter to another server
+ * implements to run the handler without converting to a Fetch `Request` (the `effect/http` route
+ * does so; {@link incomingOf} is the Fetch one).
+ *
+ * @category models
+ */
+export interface Incoming {
+  readonly method: string
+  /** A header's value (lower-case name), or null/undefined when absent. */
+  readonly header: (name: string) => string | null | undefined
+  /** A framework read the body already: the bytes Svix signed are gone. */
+  readonly bodyConsumed: boolean
+  /** The peer's address (the default client address). */
+  readonly remoteAddress: string | undefined
+  /** Reads the body as it streams in, stopping past `limit` bytes. */
+  readonly readBody: (limit: number) => Effect.Effect<BodyRead>
+  /** A Fetch `Request` (body not included) for the `clientAddress` and rate-limit `key` options. */
+  readonly toRequest: () => Request
+}
+
+/** The body of a request, read within a limit. @category models */
+export type BodyRead =
+  | { readonly _tag: "Read"; readonly text: string }
+  | { readonly _tag: "TooLarge" }
+  | { readonly _tag: "Unreadable" }
+
+/** The answer, for an adapter to write: JSON text and its headers (lower-case names). @category models */
+export interface Answer {
+  readonly status: number
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: string
+}
+
 /** How the handler ingests an authentic delivery. @category models */
 export type Ingester<R> = (delivery: Ingest.Delivery) => Effect.Effect<Ingest.IngestResult, SyncStore.StorageUnavailable, R>
 
@@ -280,11 +316,6 @@ const TIMESTAMP = /^\d{1,12}$/
 const MAX_SIGNATURE_HEADER = 4096
 const DIGITS = /^\d+$/
 
-type BodyRead =
-  | { readonly _tag: "Read"; readonly text: string }
-  | { readonly _tag: "TooLarge" }
-  | { readonly _tag: "Unreadable" }
-
 const unreadable: BodyRead = { _tag: "Unreadable" }
 
 /** Reads the body as it streams in, stopping (and cancelling the stream) past `limit` bytes. */
@@ -308,15 +339,7 @@ const readBody = (request: Request, limit: number): Effect.Effect<BodyRead> => {
           chunks.push(chunk)
         }
         handle.done = true
-        const bytes = chunks.length === 1 ? chunks[0]! : new Uint8Array(size)
-        if (chunks.length !== 1) {
-          let offset = 0
-          for (const chunk of chunks) {
-            bytes.set(chunk, offset)
-            offset += chunk.byteLength
-          }
-        }
-        const text = decodeUtf8(bytes)
+        const text = decodeUtf8(concatBytes(chunks, size))
         return text === undefined ? unreadable : { _tag: "Read", text } as const
       }).pipe(Effect.catch(() => Effect.succeed(unreadable))),
     (handle) =>
@@ -332,35 +355,37 @@ type IngestRun =
   | { readonly _tag: "Unavailable"; readonly operation: string }
   | { readonly _tag: "Timeout" }
 
-const decide = <R>(request: Request, endpoint: Endpoint, ingest: Ingester<R>, trace: Trace): Effect.Effect<Decision, never, R> =>
+const decide = <R>(request: Incoming, endpoint: Endpoint, ingest: Ingester<R>, trace: Trace): Effect.Effect<Decision, never, R> =>
   Effect.gen(function*() {
     // 1. method
     if (request.method !== "POST") return reject(405, "method_not_allowed")
-    if (isBodyConsumed(request)) return reject(500, "body_already_parsed")
+    if (request.bodyConsumed) return reject(500, "body_already_parsed")
 
     // 2. declared size
-    const contentLength = request.headers.get("content-length")
-    if (contentLength !== null && DIGITS.test(contentLength) && Number(contentLength) > endpoint.maxBodyBytes) {
+    const contentLength = request.header("content-length")
+    if (contentLength != null && DIGITS.test(contentLength) && Number(contentLength) > endpoint.maxBodyBytes) {
       return reject(413, "payload_too_large")
     }
 
     // 3. headers
-    const id = request.headers.get("svix-id")
-    const timestamp = request.headers.get("svix-timestamp")
-    const signature = request.headers.get("svix-signature")
+    const id = request.header("svix-id")
+    const timestamp = request.header("svix-timestamp")
+    const signature = request.header("svix-signature")
     if (!id || !timestamp || !signature) return reject(400, "missing_headers")
     if (!SVIX_ID.test(id)) return reject(400, "invalid_headers")
     trace.svixId = id
     if (!TIMESTAMP.test(timestamp) || signature.length > MAX_SIGNATURE_HEADER) return reject(400, "invalid_headers")
 
     // 4. allow-list, 5. rate limit
-    const address = endpoint.clientAddress(request)
+    // The callbacks take a Fetch request: built only when one is configured.
+    const address = endpoint.clientAddress === ClientAddress.remoteAddress ? request.remoteAddress : endpoint.clientAddress(request.toRequest())
     trace.clientAddress = address
     if (endpoint.allow !== undefined && (address === undefined || !Cidr.contains(endpoint.allow, address))) {
       return reject(403, "forbidden")
     }
     if (endpoint.limiter !== undefined) {
-      const taken = RateLimiter.take(endpoint.limiter, endpoint.rateKey(address, request), yield* Clock.currentTimeMillis)
+      const key = endpoint.rateKey === defaultRateKey ? defaultRateKey(address) : endpoint.rateKey(address, request.toRequest())
+      const taken = RateLimiter.take(endpoint.limiter, key, yield* Clock.currentTimeMillis)
       if (!taken.allowed) return reject(429, "rate_limited", { retryAfterSeconds: taken.retryAfterSeconds })
     }
 
@@ -371,7 +396,7 @@ const decide = <R>(request: Request, endpoint: Endpoint, ingest: Ingester<R>, tr
     }
 
     // 6. body, streamed and bounded
-    const body = yield* readBody(request, endpoint.maxBodyBytes)
+    const body = yield* request.readBody(endpoint.maxBodyBytes)
     if (body._tag === "TooLarge") return reject(413, "payload_too_large")
     if (body._tag === "Unreadable") return reject(400, "unreadable_body")
 
@@ -415,7 +440,7 @@ const decide = <R>(request: Request, endpoint: Endpoint, ingest: Ingester<R>, tr
 const describeDefect = (defect: unknown): string =>
   defect instanceof Error ? `${defect.name}: ${defect.message}`.slice(0, 200) : "defect"
 
-const responseOf = (decision: Decision, eventId: string | null): Response => {
+const answerOf = (decision: Decision, eventId: string | null): Answer => {
   const body: ResponseBody = {
     status: decision.status,
     eventId,
@@ -425,11 +450,29 @@ const responseOf = (decision: Decision, eventId: string | null): Response => {
       ? { error: "undecodable_payload" }
       : {})
   }
-  const headers = new Headers({ "content-type": "application/json; charset=utf-8", "cache-control": "no-store" })
-  if (decision.httpStatus === 405) headers.set("allow", "POST")
-  if (decision.retryAfterSeconds !== undefined) headers.set("retry-after", String(decision.retryAfterSeconds))
-  return new Response(JSON.stringify(body), { status: decision.httpStatus, headers })
+  const headers: Record<string, string> = { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" }
+  if (decision.httpStatus === 405) headers["allow"] = "POST"
+  if (decision.retryAfterSeconds !== undefined) headers["retry-after"] = String(decision.retryAfterSeconds)
+  return { status: decision.httpStatus, headers, body: JSON.stringify(body) }
 }
+
+/** An {@link Answer} as a Fetch `Response`. @category adapters */
+export const toResponse = (answer: Answer): Response => new Response(answer.body, { status: answer.status, headers: answer.headers })
+
+/**
+ * A Fetch `Request` as an {@link Incoming}: the body streamed within the limit, the peer address
+ * and consumed-body mark an adapter attached.
+ *
+ * @category adapters
+ */
+export const incomingOf = (request: Request): Incoming => ({
+  method: request.method,
+  header: (name) => request.headers.get(name),
+  bodyConsumed: isBodyConsumed(request),
+  remoteAddress: remoteAddressOf(request),
+  readBody: (limit) => readBody(request, limit),
+  toRequest: () => request
+})
 
 const writeLog = (endpoint: Endpoint, line: LogLine): Effect.Effect<void> => {
   const log = endpoint.log
@@ -455,6 +498,15 @@ const writeLog = (endpoint: Endpoint, line: LogLine): Effect.Effect<void> => {
  * @category handlers
  */
 export const handleWith = <R>(request: Request, endpoint: Endpoint, ingest: Ingester<R>): Effect.Effect<Response, never, R> =>
+  Effect.map(handleIncoming(incomingOf(request), endpoint, ingest), toResponse)
+
+/**
+ * The implementation, on an {@link Incoming} request: what {@link handleWith} runs after wrapping a
+ * Fetch `Request`, and what an adapter to another server runs directly.
+ *
+ * @category handlers
+ */
+export const handleIncoming = <R>(request: Incoming, endpoint: Endpoint, ingest: Ingester<R>): Effect.Effect<Answer, never, R> =>
   Effect.gen(function*() {
     const started = yield* Clock.currentTimeMillis
     const trace: Trace = { svixId: null, eventType: null, clientAddress: undefined }
@@ -473,8 +525,9 @@ export const handleWith = <R>(request: Request, endpoint: Endpoint, ingest: Inge
       ...(decision.detail === undefined ? {} : { detail: decision.detail }),
       ...(endpoint.logClientAddress && trace.clientAddress !== undefined ? { clientAddress: trace.clientAddress } : {})
     })
-    return responseOf(decision, trace.svixId)
+    return answerOf(decision, trace.svixId)
   })
+
 
 /**
  * Handles one webhook request against the {@link SyncStore} in context. Never fails: every outcome

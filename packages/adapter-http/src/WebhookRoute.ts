@@ -1,9 +1,9 @@
 /**
  * The webhook as an `effect/http` route, for Effect servers (the reference server uses it).
  *
- * The route answers every method on its path (405 for all but POST), converts the request to a
- * Fetch `Request` with its socket address attached, and runs {@link WebhookHandler.handleWebhook}:
- * the same implementation as the Fetch handler. The {@link SyncStore} (and the core's
+ * The route answers every method on its path (405 for all but POST) and runs
+ * {@link WebhookHandler.handleIncoming} on the server's request as is: the same implementation as
+ * the Fetch handler, without a Fetch `Request` in between. The {@link SyncStore} (and the core's
  * `PlannerSettings`, when provided) are taken from the context the layer is built in.
  *
  * A body the handler did not read to its end (an early rejection, or past `maxBodyBytes`) is
@@ -28,9 +28,10 @@
  * @since 0.1.0
  */
 import { Ingest, SyncStore } from "@clerk-sync/core"
-import { type Config, Effect, Layer, Option } from "effect"
+import { type Config, Effect, Layer, Option, Stream } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { attachRemoteAddress } from "./internal/connection.ts"
+import { concatBytes, decodeUtf8 } from "./internal/utf8.ts"
 import { defaultDiscardLimitBytes, skipsDiscard } from "./internal/unreadBody.ts"
 import * as WebhookConfig from "./WebhookConfig.ts"
 import * as WebhookHandler from "./WebhookHandler.ts"
@@ -41,77 +42,111 @@ export interface Options extends WebhookHandler.Options {
   readonly path?: HttpRouter.PathInput
 }
 
-interface Incoming {
-  readonly request: Request
+interface Tracked {
+  readonly incoming: WebhookHandler.Incoming
   /**
    * Discards what the handler left of the body, up to `limit` bytes. True when the body ended, so
    * the connection can carry the next request.
    */
-  readonly settle: (limit: number) => Promise<boolean>
+  readonly settle: (limit: number) => Effect.Effect<boolean>
+}
+
+const unreadable: WebhookHandler.BodyRead = { _tag: "Unreadable" }
+const tooLarge: WebhookHandler.BodyRead = { _tag: "TooLarge" }
+
+/** The request's headers as a Fetch `Headers` (values the Fetch API refuses are dropped). */
+const fetchHeaders = (headers: Readonly<Record<string, string>>): Headers => {
+  const out = new Headers()
+  for (const name in headers) {
+    try {
+      out.append(name, headers[name]!)
+    } catch {
+      // svix headers are plain ASCII; anything else is not ours to read
+    }
+  }
+  return out
 }
 
 /**
- * Puts a stream between the handler and the server's body that remembers whether the body was
- * read to its end, and keeps it readable after the handler cancels its reader (past the limit), so
- * the rest can still be settled here.
+ * The server's request as the handler reads it, straight from `effect/http` (no Fetch `Request`
+ * and web streams in between: converting cost more CPU than verifying the signature). The body is
+ * read from the request's stream, which on Node leaves whatever was not pulled in the socket;
+ * what was read, and whether the body ended, is remembered so the rest can be settled after.
  */
-const tracked = (web: Request, remoteAddress: string | undefined): Incoming => {
-  const source = web.body
-  if (source === null) return { request: attachRemoteAddress(web, remoteAddress), settle: () => Promise.resolve(true) }
-  const reader = source.getReader()
+const tracked = (request: HttpServerRequest.HttpServerRequest): Tracked => {
+  const headers = request.headers
+  const header = (name: string): string | undefined => headers[name]
+  const remoteAddress = Option.getOrUndefined(request.remoteAddress)
   let bytesRead = 0
   let state: "open" | "ended" | "failed" = "open"
-  const read = async (): Promise<ReadableStreamReadResult<Uint8Array> | undefined> => {
-    try {
-      const next = await reader.read()
-      if (next.done) state = "ended"
-      else bytesRead += next.value.byteLength
-      return next
-    } catch {
-      state = "failed"
-      return undefined
-    }
-  }
-  const body = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      const next = await read()
-      if (next === undefined) controller.error(new Error("request body unreadable"))
-      else if (next.done) controller.close()
-      else controller.enqueue(next.value)
-    }
-  }, { highWaterMark: 0 }) // pulled only when the handler reads: a refused request reads nothing
-  const init: RequestInit & { duplex: "half" } = { method: web.method, headers: web.headers, body, duplex: "half" }
-  const request = new Request(web.url, init)
-  const settle = async (limit: number): Promise<boolean> => {
-    if (state === "open" && !skipsDiscard(web.headers, bytesRead, limit)) {
+  /** Pulls chunks while `more` says so; true when the body ended (rather than `more` stopping). */
+  const pull = (more: (chunk: Uint8Array) => boolean): Effect.Effect<boolean> =>
+    Effect.suspend(() => {
+      let stopped = false
+      return Stream.runForEachWhile(request.stream, (chunk) =>
+        Effect.sync(() => {
+          bytesRead += chunk.byteLength
+          stopped = !more(chunk)
+          return !stopped
+        })).pipe(
+          Effect.map(() => {
+            if (!stopped) state = "ended"
+            return !stopped
+          }),
+          Effect.catch(() =>
+            Effect.sync(() => {
+              state = "failed"
+              return false
+            })
+          )
+        )
+    })
+  const readBody = (limit: number): Effect.Effect<WebhookHandler.BodyRead> =>
+    Effect.suspend(() => {
+      if (state !== "open") return Effect.succeed(unreadable)
+      const chunks: Array<Uint8Array> = []
+      let size = 0
+      return Effect.map(
+        pull((chunk) => {
+          size += chunk.byteLength
+          chunks.push(chunk)
+          return size <= limit
+        }),
+        (ended): WebhookHandler.BodyRead => {
+          if (!ended) return state === "failed" ? unreadable : tooLarge
+          const text = decodeUtf8(concatBytes(chunks, size))
+          return text === undefined ? unreadable : { _tag: "Read", text }
+        }
+      )
+    })
+  const settle = (limit: number): Effect.Effect<boolean> =>
+    Effect.suspend(() => {
+      if (state !== "open") return Effect.succeed(state === "ended")
+      if (skipsDiscard({ get: header }, bytesRead, limit)) return Effect.succeed(false)
       const start = bytesRead
-      while (state === "open" && bytesRead - start <= limit) await read()
+      return pull(() => bytesRead - start <= limit)
+    })
+  const toRequest = (): Request => {
+    let url: URL
+    try {
+      url = new URL(request.url, "http://localhost")
+    } catch {
+      url = new URL("http://localhost/")
     }
-    if (state === "open") void reader.cancel().catch(() => undefined) // leave the rest unread
-    return state === "ended"
+    return attachRemoteAddress(new Request(url, { method: request.method, headers: fetchHeaders(headers) }), remoteAddress)
   }
-  return { request: attachRemoteAddress(request, remoteAddress), settle }
+  return {
+    incoming: { method: request.method, header, bodyConsumed: false, remoteAddress, readBody, toRequest },
+    settle
+  }
 }
 
-const toIncoming = (request: HttpServerRequest.HttpServerRequest): Effect.Effect<Incoming> =>
-  HttpServerRequest.toWeb(request).pipe(
-    Effect.catch(() => HttpServerRequest.toWeb(request.modify({ url: "/" }))),
-    Effect.orDie,
-    Effect.map((web) => tracked(web, Option.getOrUndefined(request.remoteAddress)))
-  )
-
-/**
- * The handler's answer with its body in bytes: a fixed `Content-Length`, which
- * `HttpServerResponse.fromWeb`'s stream body would not have, and Node's reason phrase.
- */
-const toResponse = (web: Response, keepsConnection: boolean): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
-  Effect.map(Effect.promise(() => web.arrayBuffer()), (bytes) => {
-    const headers: Record<string, string> = {}
-    web.headers.forEach((value, key) => {
-      headers[key] = value
-    })
-    if (!keepsConnection) headers["connection"] = "close" // dropped by the server on HTTP/2
-    return HttpServerResponse.uint8Array(new Uint8Array(bytes), { status: web.status, headers })
+/** The handler's answer, with `Connection: close` when the connection cannot carry another request. */
+const toResponse = (answer: WebhookHandler.Answer, keepsConnection: boolean): HttpServerResponse.HttpServerResponse =>
+  HttpServerResponse.text(answer.body, {
+    status: answer.status,
+    // dropped by the server on HTTP/2
+    headers: keepsConnection ? answer.headers : { ...answer.headers, connection: "close" }
   })
 
 /**
@@ -128,21 +163,14 @@ export const layer = (
     const store = yield* SyncStore.SyncStore
     const settings = yield* Ingest.PlannerSettings
     const endpoint = yield* WebhookHandler.makeEffect(options)
-    yield* router.add("*", options.path ?? WebhookHandler.defaultPath, (request) =>
-      toIncoming(request).pipe(
-        Effect.flatMap((incoming) =>
-          WebhookHandler.handleWebhook(incoming.request, endpoint).pipe(
-            Effect.flatMap((response) =>
-              Effect.flatMap(
-                Effect.promise(() => incoming.settle(defaultDiscardLimitBytes)),
-                (ended) => toResponse(response, ended)
-              )
-            )
-          )
-        ),
+    yield* router.add("*", options.path ?? WebhookHandler.defaultPath, (request) => {
+      const { incoming, settle } = tracked(request)
+      return WebhookHandler.handleIncoming(incoming, endpoint, Ingest.ingest).pipe(
+        Effect.flatMap((answer) => Effect.map(settle(defaultDiscardLimitBytes), (ended) => toResponse(answer, ended))),
         Effect.provideService(SyncStore.SyncStore, store),
         Effect.provideService(Ingest.PlannerSettings, settings)
-      ))
+      )
+    })
   }))
 
 /**

@@ -5,7 +5,7 @@ import { ConfigProvider, Effect, Layer, Redacted } from "effect"
 import { HttpClient, HttpClientRequest, HttpRouter, HttpServer } from "effect/http"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
-import { signWebhook, WebhookConfig, WebhookRoute } from "../src/index.ts"
+import { ClientAddress, signWebhook, WebhookConfig, WebhookRoute } from "../src/index.ts"
 import { captureLog, inboxSize, makeFaultyStore, nextId, SECRET, SECRET_NEXT, userCreated } from "./utils/index.ts"
 import { keepAliveClient, rawUpload, serverBytesRead } from "./utils/rawHttp.ts"
 
@@ -75,6 +75,57 @@ describe("WebhookRoute", () => {
         assert.strictEqual((yield* send("/private")).status, 403)
       }).pipe(Effect.provide(server))
       assert.strictEqual(yield* inboxSize(faulty.memory), 1)
+    }))
+
+  it.live("on a real Node server the clientAddress and rate-limit key options see the request's headers and address", () =>
+    Effect.gen(function*() {
+      const faulty = yield* makeFaultyStore
+      const keys: Array<string | undefined> = []
+      const server = HttpRouter.serve(
+        WebhookRoute.layer({
+          secret: SECRET,
+          log: false,
+          // behind a proxy on loopback: the client is the forwarded address
+          clientAddress: ClientAddress.forwardedFor({ trustedProxies: ["127.0.0.0/8", "::1"] }),
+          allow: ["203.0.113.0/24"],
+          rateLimit: {
+            perSecond: 1,
+            burst: 1,
+            key: (address, request) => {
+              keys.push(request.headers.get("x-tenant") ?? undefined)
+              return `${address}|${request.headers.get("x-tenant")}`
+            }
+          }
+        }),
+        { disableListenLog: true, disableLogger: true }
+      ).pipe(
+        Layer.provide(Layer.succeed(SyncStore.SyncStore, faulty.store)),
+        Layer.provideMerge(NodeHttpServer.layerTest)
+      )
+      const statuses = yield* Effect.gen(function*() {
+        const client = yield* HttpClient.HttpClient
+        const send = (forwardedFor: string, tenant: string) => {
+          const svix = signWebhook({ secret: SECRET, svixId: nextId(), body: userCreated })
+          return Effect.map(
+            client.execute(
+              HttpClientRequest.post("/api/webhooks/clerk").pipe(
+                HttpClientRequest.setHeaders({ ...svix, "x-forwarded-for": forwardedFor, "x-tenant": tenant }),
+                HttpClientRequest.bodyText(userCreated, "application/json")
+              )
+            ),
+            (r) => r.status
+          )
+        }
+        return [
+          yield* send("203.0.113.7", "a"), // allowed, first of its bucket
+          yield* send("203.0.113.7", "a"), // same bucket: limited
+          yield* send("203.0.113.7", "b"), // another bucket
+          yield* send("198.51.100.1", "a") // not in the allow-list
+        ]
+      }).pipe(Effect.provide(server))
+      assert.deepStrictEqual(statuses, [200, 429, 200, 403])
+      assert.deepStrictEqual(keys, ["a", "a", "b"])
+      assert.strictEqual(yield* inboxSize(faulty.memory), 2)
     }))
 
   /** The route on Effect's Node server, as the reference server serves it, on a real port. */

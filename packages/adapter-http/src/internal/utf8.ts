@@ -12,3 +12,15 @@ export const decodeUtf8 = (bytes: Uint8Array): string | undefined => {
     return undefined
   }
 }
+
+/** The chunks of a body as one array (`size` bytes in all), without copying a single chunk. */
+export const concatBytes = (chunks: ReadonlyArray<Uint8Array>, size: number): Uint8Array => {
+  if (chunks.length === 1) return chunks[0]!
+  const bytes = new Uint8Array(size)
+  let offset = 0
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset)
+    offset += chunk.byteLength
+  }
+  return bytes
+}
