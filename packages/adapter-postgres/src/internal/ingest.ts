@@ -2,7 +2,9 @@
  * The ingest transaction: lock, read the planner's scope (and whether the delivery is already in
  * the inbox), run the pure planner, then write in one statement the inbox row (with its final
  * status), the plan's rows and its outbox notifications. Two round trips per delivery, plus BEGIN,
- * the locks and COMMIT, which a batch of deliveries sharing a transaction (group commit) pays once.
+ * the locks and COMMIT, which a batch of deliveries sharing a transaction (group commit) pays once;
+ * and a batch of deliveries with disjoint keys reads and writes all of them at once, so a batch
+ * costs five round trips however large it is (deletions, which fan out, go one by one).
  *
  * Concurrency (several connections, several processes) is made safe by locking, never by luck:
  * 1. Transaction-scoped advisory locks on every key the batch may touch (`u:<clerk user>`,
@@ -185,26 +187,71 @@ const lastBy = <A>(rows: ReadonlyArray<A>, key: (a: A) => string): ReadonlyArray
   return [...new Map(rows.map((r) => [key(r), r])).values()]
 }
 
+/** An inbox row as the write statement inserts it. */
+interface InboxRow {
+  readonly svix_id: string
+  readonly type: string
+  readonly payload: unknown
+  readonly status: SyncStore.InboxStatus
+  readonly error: string | null
+  readonly received_at: string | null
+  readonly processed_at: string | null
+}
+
+const inboxRow = (request: SyncStore.IngestRequest, now: number): InboxRow => ({
+  svix_id: request.inbox.svixId,
+  type: request.inbox.type,
+  payload: request.inbox.payload,
+  status: statusOf(request),
+  error: request._tag === "Fail" ? request.error : null,
+  received_at: Rows.iso(request.inbox.receivedAt),
+  processed_at: Rows.iso(now)
+})
+
+/** What one write statement writes: inbox rows, the plans' rows, their notifications in order. */
+interface Writes {
+  readonly inbox: Array<InboxRow>
+  readonly users: Array<Domain.UserRow>
+  readonly organizations: Array<Domain.OrganizationRow>
+  readonly memberships: Array<Domain.MembershipRow>
+  /** With the caller's clock reading: the outbox row's `created_at`. */
+  readonly notifications: Array<{ readonly audiences: ReadonlyArray<string>; readonly payload: unknown; readonly created_at: string | null }>
+}
+
+const emptyWrites = (): Writes => ({ inbox: [], users: [], organizations: [], memberships: [], notifications: [] })
+
+const addPlan = (writes: Writes, plan: Plan.Plan, now: number): void => {
+  writes.users.push(...plan.users)
+  writes.organizations.push(...plan.organizations)
+  writes.memberships.push(...plan.memberships)
+  const createdAt = Rows.iso(now)
+  for (const n of plan.notifications) writes.notifications.push({ audiences: n.audiences, payload: n.payload, created_at: createdAt })
+}
+
+const membershipKey = (m: Domain.MembershipRow) => `${m.userId}|${m.organizationId}`
+
+/** Whether two plans of the writes touch the same row (one statement cannot write a row twice). */
+const overlaps = (writes: Writes): boolean =>
+  new Set(writes.users.map((u) => u.clerkUserId)).size !== writes.users.length ||
+  new Set(writes.organizations.map((o) => o.clerkOrgId)).size !== writes.organizations.length ||
+  new Set(writes.memberships.map(membershipKey)).size !== writes.memberships.length ||
+  new Set(writes.inbox.map((r) => r.svix_id)).size !== writes.inbox.length
+
 /**
- * Writes, in one statement, the inbox row, the plan's rows and its notifications; returns how many
- * notifications.
+ * Writes, in one statement, the inbox rows (or, when reprocessing, `inboxUpdate`), the rows and
+ * the notifications (in order, so outbox ids follow it).
  */
-const writePlan = (
-  t: Tables,
-  tx: Transaction,
-  inbox: RawBuilder<unknown>,
-  plan: Plan.Plan,
-  now: number
-): Effect.Effect<number, DbError> => {
-  const users = lastBy(plan.users, (u: Domain.UserRow) => u.clerkUserId)
-  const organizations = lastBy(plan.organizations, (o: Domain.OrganizationRow) => o.clerkOrgId)
-  const memberships = lastBy(plan.memberships, (m: Domain.MembershipRow) => `${m.userId}|${m.organizationId}`)
+const write = (t: Tables, tx: Transaction, writes: Writes, inboxUpdate?: RawBuilder<unknown>): Effect.Effect<void, DbError> => {
   const payload = toJson({
-    users: users.map(Rows.userJson),
-    organizations: organizations.map(Rows.organizationJson),
-    memberships: memberships.map(Rows.membershipJson),
-    notifications: plan.notifications
+    inbox: writes.inbox,
+    users: writes.users.map(Rows.userJson),
+    organizations: writes.organizations.map(Rows.organizationJson),
+    memberships: writes.memberships.map(Rows.membershipJson),
+    notifications: writes.notifications
   })
+  const inbox = inboxUpdate ?? sql`INSERT INTO ${t.inbox} (svix_id, type, payload, status, attempts, error, received_at, processed_at)
+      SELECT r.svix_id, r.type, r.payload, r.status, 1, r.error, r.received_at, r.processed_at
+      FROM p, json_to_recordset(p.j -> 'inbox') AS r(svix_id text, type text, payload jsonb, status text, error text, received_at timestamptz, processed_at timestamptz)`
   const query = sql<{ notified: string | number }>`${PREPARED_SQL}WITH p AS (SELECT ${payload}::json AS j),
     ib AS (${inbox} RETURNING 1),
     iu AS (
@@ -236,13 +283,25 @@ const writePlan = (
       RETURNING 1),
     ob AS (
       INSERT INTO ${t.outbox} (audiences, event, payload, created_at)
-      SELECT ARRAY(SELECT json_array_elements_text(n.value -> 'audiences')), n.value -> 'payload' ->> 'name', n.value -> 'payload', ${Rows.iso(now)}::timestamptz
+      SELECT ARRAY(SELECT json_array_elements_text(n.value -> 'audiences')), n.value -> 'payload' ->> 'name', n.value -> 'payload', (n.value ->> 'created_at')::timestamptz
       FROM p, json_array_elements(p.j -> 'notifications') WITH ORDINALITY AS n(value, ord)
       ORDER BY n.ord
       RETURNING 1)
     SELECT (SELECT count(*) FROM ob) AS notified, (SELECT count(*) FROM ib) AS recorded,
       (SELECT count(*) FROM iu) + (SELECT count(*) FROM io) + (SELECT count(*) FROM im) AS written`
-  return Effect.map(tx.run((trx) => query.execute(trx)), (r) => Number(r.rows[0]!.notified))
+  return Effect.asVoid(tx.run((trx) => query.execute(trx)))
+}
+
+/** The plan's own writes, with its rows deduplicated (a plan never repeats one; be safe). */
+const writesOf = (plan: Plan.Plan, inbox: Array<InboxRow>, now: number): Writes => {
+  const writes: Writes = { ...emptyWrites(), inbox }
+  addPlan(writes, {
+    ...plan,
+    users: lastBy(plan.users, (u: Domain.UserRow) => u.clerkUserId),
+    organizations: lastBy(plan.organizations, (o: Domain.OrganizationRow) => o.clerkOrgId),
+    memberships: lastBy(plan.memberships, membershipKey)
+  }, now)
+  return writes
 }
 
 const rerunnable = (status: SyncStore.InboxStatus | null | undefined, options: SyncStore.IngestOptions | undefined): boolean =>
@@ -275,9 +334,112 @@ const processItem = (t: Tables, tx: Transaction, item: Pending): Effect.Effect<S
     const planned = Result.try(() => request.plan(toSnapshot(record)))
     if (Result.isFailure(planned)) return yield* Effect.fail(new PlanFailed(planned.failure))
     const plan = planned.success
-    const inbox = inboxStatement(t, record.existing === null ? "insert" : "update", request, now)
-    const notifications = yield* writePlan(t, tx, inbox, plan, now)
-    return { _tag: "Processed", applied: plan.outcome === "applied", notifications } as const
+    if (record.existing === null) yield* write(t, tx, writesOf(plan, [inboxRow(request, now)], now))
+    else yield* write(t, tx, writesOf(plan, [], now), inboxStatement(t, "update", request, now))
+    return processed(plan)
+  })
+
+const processed = (plan: Plan.Plan): SyncStore.IngestOutcome => ({
+  _tag: "Processed",
+  applied: plan.outcome === "applied",
+  notifications: plan.notifications.length
+})
+
+/** Whether a delivery's plan may end memberships found only by reading (a deletion's fan-out). */
+const fansOut = (item: Pending): boolean =>
+  item.request._tag === "Apply" && (item.request.scope.membershipsOfUsers.length > 0 || item.request.scope.membershipsOfOrganizations.length > 0)
+
+interface BulkRecord extends SnapshotRecord {
+  readonly i: number
+}
+
+/**
+ * Whether each delivery is in the inbox already, and the snapshot of each one's scope, in one
+ * round trip for the whole batch (the same reads as {@link read}, per delivery, without the
+ * fan-outs: deliveries that fan out are not read in bulk).
+ */
+const readAll = (t: Tables, tx: Transaction, items: ReadonlyArray<Pending>): Effect.Effect<ReadonlyArray<BulkRecord>, DbError> => {
+  const requests = items.map(({ request }, i) => {
+    const s = request._tag === "Apply" ? scopeArrays(request.scope) : undefined
+    return { i, svix_id: request.inbox.svixId, users: s?.users ?? [], organizations: s?.organizations ?? [], pu: s?.pu ?? [], po: s?.po ?? [] }
+  })
+  const query = sql<BulkRecord>`${PREPARED_SQL}WITH req AS (
+      SELECT r.i, r.svix_id, r.users, r.organizations, r.pu, r.po
+      FROM json_to_recordset(${toJson(requests)}::json) AS r(i integer, svix_id text, users text[], organizations text[], pu text[], po text[])
+    ), m AS (
+      SELECT req.i, m.id, m.clerk_membership_id, m.user_id, m.organization_id, u.clerk_user_id, o.clerk_org_id, m.role, m.permissions,
+        m.public_metadata, m.version, m.created_at, m.updated_at, m.deleted_at
+      FROM req CROSS JOIN LATERAL unnest(req.pu, req.po) AS p(cu, co)
+        JOIN ${t.users} u ON u.clerk_user_id = p.cu
+        JOIN ${t.organizations} o ON o.clerk_org_id = p.co
+        JOIN ${t.memberships} m ON m.user_id = u.id AND m.organization_id = o.id
+    )
+    SELECT req.i,
+      (SELECT status FROM ${t.inbox} WHERE svix_id = req.svix_id) AS existing,
+      (SELECT json_agg(m) FROM m WHERE m.i = req.i) AS memberships,
+      (SELECT json_agg(u) FROM ${t.users} u WHERE u.id IN (
+        SELECT id FROM ${t.users} WHERE clerk_user_id = ANY(req.users) UNION ALL SELECT user_id FROM m WHERE m.i = req.i)) AS users,
+      (SELECT json_agg(o) FROM ${t.organizations} o WHERE o.id IN (
+        SELECT id FROM ${t.organizations} WHERE clerk_org_id = ANY(req.organizations) UNION ALL SELECT organization_id FROM m WHERE m.i = req.i)) AS organizations
+    FROM req ORDER BY req.i`
+  return Effect.map(tx.run((trx) => query.execute(trx)), (r) => r.rows)
+}
+
+/**
+ * Deliveries whose lock keys are disjoint (the batch's selection guarantees it) read and write
+ * disjoint rows, so a batch of them needs two round trips in all: one read for every snapshot, one
+ * write for every plan. Deliveries that fan out (deletions), and reprocessing, go one after the
+ * other as before; so does the whole batch if two plans turn out to write one row (never, if the
+ * keys were right: a safety net, not a path).
+ */
+const processMany = (t: Tables, tx: Transaction, items: ReadonlyArray<Pending>): Effect.Effect<Array<ItemResult>, DbError> =>
+  Effect.gen(function*() {
+    const results: Array<ItemResult | undefined> = items.map(() => undefined)
+    const one = (i: number) =>
+      processItem(t, tx, items[i]!).pipe(
+        Effect.map((outcome): ItemResult => ({ _tag: "Done", outcome })),
+        Effect.catchTag("PlanFailed", (failure) => Effect.succeed<ItemResult>({ _tag: "PlanFailed", cause: failure.cause })),
+        Effect.map((result) => void (results[i] = result))
+      )
+    const bulk = items.flatMap((item, i) => (fansOut(item) || item.options?.reprocess === true ? [] : [i]))
+    if (bulk.length > 1) {
+      const records = yield* readAll(t, tx, bulk.map((i) => items[i]!))
+      const writes = emptyWrites()
+      const pending: Array<[number, ItemResult]> = []
+      for (const record of records) {
+        const i = bulk[record.i]!
+        const { request, now } = items[i]!
+        if (record.existing !== null) {
+          pending.push([i, { _tag: "Done", outcome: { _tag: "Duplicate" } }])
+        } else if (request._tag !== "Apply") {
+          writes.inbox.push(inboxRow(request, now))
+          pending.push([i, { _tag: "Done", outcome: request._tag === "Ignore" ? { _tag: "Ignored" } : { _tag: "Failed", error: request.error } }])
+        } else {
+          const planned = Result.try(() => request.plan(toSnapshot(record)))
+          if (Result.isFailure(planned)) {
+            pending.push([i, { _tag: "PlanFailed", cause: planned.failure }])
+            continue
+          }
+          const own = writesOf(planned.success, [inboxRow(request, now)], now)
+          writes.inbox.push(...own.inbox)
+          writes.users.push(...own.users)
+          writes.organizations.push(...own.organizations)
+          writes.memberships.push(...own.memberships)
+          writes.notifications.push(...own.notifications)
+          pending.push([i, { _tag: "Done", outcome: processed(planned.success) }])
+        }
+      }
+      if (overlaps(writes)) {
+        yield* Effect.forEach(bulk, one, { discard: true })
+      } else {
+        if (writes.inbox.length > 0) yield* write(t, tx, writes)
+        for (const [i, result] of pending) results[i] = result
+      }
+    } else {
+      yield* Effect.forEach(bulk, one, { discard: true })
+    }
+    yield* Effect.forEach(items.flatMap((_, i) => (results[i] === undefined && !bulk.includes(i) ? [i] : [])), one, { discard: true })
+    return results as Array<ItemResult>
   })
 
 /** Takes the batch's locks: advisory locks in lock order, then the fanned-out membership rows. */
@@ -312,15 +474,7 @@ const runOnce = (db: Database, items: ReadonlyArray<Pending>): Effect.Effect<Rea
     Effect.gen(function*() {
       yield* lock(db, t, tx, items)
       if (items.length === 1) return [{ _tag: "Done", outcome: yield* processItem(t, tx, items[0]!) }] as const
-      const results: Array<ItemResult> = []
-      for (const item of items) {
-        const result = yield* processItem(t, tx, item).pipe(
-          Effect.map((outcome): ItemResult => ({ _tag: "Done", outcome })),
-          Effect.catchTag("PlanFailed", (failure) => Effect.succeed<ItemResult>({ _tag: "PlanFailed", cause: failure.cause }))
-        )
-        results.push(result)
-      }
-      return results
+      return yield* processMany(t, tx, items)
     })
   )
 }
