@@ -63,9 +63,13 @@ export const sections = (data: DashboardData): string => {
 
 /**
  * The whole page. `live` (when realtime is on) gives the script what it needs to subscribe: the
- * realtime client's URL and a short-lived dashboard token (never the admin token itself).
+ * realtime client's URL, a short-lived admin session token for its first connection (never the
+ * admin token itself), and where to get fresh ones with the dashboard's cookie.
  */
-export const page = (data: DashboardData, live: { readonly clientScript: string; readonly token: string } | null): string => `<!doctype html>
+export const page = (
+  data: DashboardData,
+  live: { readonly clientScript: string; readonly token: string; readonly tokenUrl: string } | null
+): string => `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -102,8 +106,30 @@ ${
       } while (again)
     } finally { running = false }
   }
-  const sync = connect({ url: location.origin, getToken: async () => ${JSON.stringify(live.token)}, storage: null })
-  sync.onStatus((s) => { status.textContent = s; status.dataset.state = s })
+  // The token in the page is short-lived and serves the first connection only: the client renews
+  // it before it expires, and reconnects (after a server restart, hours later) with a fresh one.
+  let initialToken = ${JSON.stringify(live.token)}
+  // The cookie has expired (or the admin token changed): the dashboard needs a new login.
+  let signedOut = false
+  const show = (s) => {
+    const out = signedOut && s !== "live"
+    status.textContent = out ? "signed out: open the dashboard with the admin token again" : s
+    status.dataset.state = out ? "signed-out" : s
+  }
+  const getToken = async () => {
+    if (initialToken !== null) {
+      const token = initialToken
+      initialToken = null
+      return token
+    }
+    const res = await fetch(${JSON.stringify(live.tokenUrl)}, { method: "POST", credentials: "same-origin", cache: "no-store" })
+    signedOut = res.status === 401
+    show(sync.status)
+    // No token: the client retries with backoff, so a login in another tab brings this one back.
+    return res.ok ? (await res.json()).token : null
+  }
+  const sync = connect({ url: location.origin, getToken, storage: null })
+  sync.onStatus(show)
   sync.onAny(() => refresh())
 </script>`
     : ""

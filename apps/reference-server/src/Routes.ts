@@ -44,6 +44,12 @@ const denied = HttpServerResponse.text(
   { status: 401, headers: { ...NO_STORE, "www-authenticate": "Bearer" } }
 )
 
+/** Where the dashboard page gets a fresh admin session token for its realtime connection. */
+const TOKEN_PATH = "/dashboard/api/token"
+
+const sessionToken = (adminToken: string, ttlSeconds: number) =>
+  Effect.promise(() => Auth.createAdminSessionToken({ adminToken, ttlSeconds }))
+
 const readData = Effect.gen(function*() {
   const store = yield* SyncStore.SyncStore
   return {
@@ -100,11 +106,30 @@ export const layer = Layer.mergeAll(
         )
       }
       const realtime = yield* Realtime
+      // The page's token only opens its first connection; the script renews it from TOKEN_PATH,
+      // so it may be as short-lived as the ones it renews with.
       const live = realtime.socketIo
-        ? { clientScript: "/dashboard/client.js", token: yield* Effect.promise(() => Auth.createAdminSessionToken({ adminToken, ttlSeconds: 12 * 3600 })) }
+        ? { clientScript: "/dashboard/client.js", tokenUrl: TOKEN_PATH, token: yield* sessionToken(adminToken, settings.dashboardTokenTtlSeconds) }
         : null
       return HttpServerResponse.html(Dashboard.page(yield* readData, live)).pipe(HttpServerResponse.setHeaders(NO_STORE))
     }).pipe(Effect.catchTag("StorageUnavailable", unavailable))),
+
+  HttpRouter.add("POST", TOKEN_PATH, (request) =>
+    Effect.gen(function*() {
+      const settings = yield* ServerSettings
+      const adminToken = Redacted.value(settings.adminToken)
+      // The page's cookie (or a bearer admin token, for scripts); never `?token=`, which would put
+      // the admin token in URLs and logs for every renewal.
+      if (admit(request, adminToken) !== "admin") return denied
+      // SameSite=Strict still sends the cookie from sibling subdomains (same site, other origin).
+      // They could not read the answer, but only the dashboard's own page has any use for one.
+      const site = request.headers["sec-fetch-site"]
+      if (site !== undefined && site !== "same-origin") {
+        return HttpServerResponse.text("cross-origin token requests are refused\n", { status: 403, headers: NO_STORE })
+      }
+      const ttlSeconds = settings.dashboardTokenTtlSeconds
+      return yield* HttpServerResponse.json({ token: yield* sessionToken(adminToken, ttlSeconds), ttlSeconds }, { headers: NO_STORE })
+    }).pipe(Effect.orDie)),
 
   HttpRouter.add("GET", "/dashboard/fragment", (request) =>
     Effect.gen(function*() {

@@ -37,6 +37,8 @@ export interface Settings {
   readonly maxBodyBytes: number
   readonly maxInFlight: number
   readonly retentionDays: number
+  /** Lifetime of the admin session tokens the dashboard page gets (it fetches fresh ones before expiry). */
+  readonly dashboardTokenTtlSeconds: number
   /** Secrets created for development, to print once at start. */
   readonly generated: ReadonlyArray<{ readonly name: string; readonly file: string }>
 }
@@ -98,7 +100,8 @@ const raw = Config.all({
   webhookRateLimit: Config.Int("WEBHOOK_RATE_LIMIT").pipe(Config.withDefault(0)),
   maxBodyBytes: Config.Int("WEBHOOK_MAX_BODY_BYTES").pipe(Config.withDefault(256 * 1024)),
   maxInFlight: Config.Int("WEBHOOK_MAX_IN_FLIGHT").pipe(Config.withDefault(256)),
-  retentionDays: Config.Int("RETENTION_DAYS").pipe(Config.withDefault(30))
+  retentionDays: Config.Int("RETENTION_DAYS").pipe(Config.withDefault(30)),
+  dashboardTokenTtlSeconds: Config.Int("DASHBOARD_TOKEN_TTL_SECONDS").pipe(Config.withDefault(300))
 })
 
 /** Reads and validates the settings. */
@@ -138,6 +141,7 @@ export const load = Effect.gen(function*() {
   if (realtime.includes("supabase") && Option.isNone(supabase)) {
     return yield* Effect.fail(new Error("REALTIME=supabase needs SUPABASE_URL and SUPABASE_SERVICE_KEY"))
   }
+  if (c.dashboardTokenTtlSeconds < 1) return yield* Effect.fail(new Error(`DASHBOARD_TOKEN_TTL_SECONDS: ${c.dashboardTokenTtlSeconds} is not a positive number of seconds`))
   if (!/^[a-z_][a-z0-9_]*$/.test(c.schema)) return yield* Effect.fail(new Error(`CLERK_SYNC_SCHEMA: "${c.schema}" is not a plain lower-case identifier`))
 
   return ServerSettings.of({
@@ -161,6 +165,7 @@ export const load = Effect.gen(function*() {
     maxBodyBytes: c.maxBodyBytes,
     maxInFlight: c.maxInFlight,
     retentionDays: c.retentionDays,
+    dashboardTokenTtlSeconds: c.dashboardTokenTtlSeconds,
     generated
   })
 })

@@ -9,6 +9,7 @@ import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { promisify } from "node:util"
+import { io } from "socket.io-client"
 import { afterAll, assert, describe, it } from "vitest"
 import { type ServerProcess, startServer } from "./utils/ServerProcess.ts"
 
@@ -114,6 +115,68 @@ describe("reference server configuration", () => {
       assert.include(metrics, "clerk_sync_outbox_lag 0")
       assert.include(metrics, "clerk_sync_connected_clients")
     } finally {
+      await server.stop()
+    }
+  }, 120_000)
+
+  it("gives fresh admin session tokens for the dashboard's cookie only, which the realtime endpoint accepts and renews with", async () => {
+    const server = await startServer({ env: { DASHBOARD_TOKEN_TTL_SECONDS: "60" } })
+    const realtime = [] as Array<ReturnType<typeof io>>
+    try {
+      const endpoint = `${server.url}/dashboard/api/token`
+      const ask = (headers: Record<string, string> = {}, url = endpoint) => fetch(url, { method: "POST", headers })
+      assert.strictEqual((await ask()).status, 401, "no cookie")
+      assert.strictEqual((await ask({ cookie: "clerk_sync_admin=forged" })).status, 401, "a wrong cookie")
+      assert.strictEqual((await ask({ cookie: "clerk_sync_admin=" })).status, 401, "an empty cookie")
+      const inUrl = await ask({}, `${endpoint}?token=${encodeURIComponent(server.adminToken())}`)
+      assert.strictEqual(inUrl.status, 401, "the admin token in a URL does not work here")
+      assert.notInclude(await inUrl.text(), "eyJ")
+
+      const login = await fetch(`${server.url}/dashboard/test-sync?token=${encodeURIComponent(server.adminToken())}`, { redirect: "manual" })
+      const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0]!
+      assert.match(cookie, /^clerk_sync_admin=./)
+      assert.strictEqual((await ask({ cookie: `${cookie}x` })).status, 401, "a tampered cookie")
+      assert.strictEqual((await ask({ cookie, "sec-fetch-site": "cross-site" })).status, 403)
+      assert.strictEqual((await ask({ cookie, "sec-fetch-site": "same-site" })).status, 403, "a sibling subdomain gets the SameSite cookie too")
+      assert.notStrictEqual((await fetch(endpoint, { headers: { cookie } })).status, 200, "POST only")
+
+      const res = await ask({ cookie, "sec-fetch-site": "same-origin" })
+      assert.strictEqual(res.status, 200)
+      assert.strictEqual(res.headers.get("cache-control"), "no-store")
+      assert.include(res.headers.get("content-type") ?? "", "application/json")
+      const text = await res.text()
+      assert.notInclude(text, server.adminToken())
+      const { token, ttlSeconds } = JSON.parse(text) as { token: string; ttlSeconds: number }
+      assert.strictEqual(ttlSeconds, 60)
+      const claims = JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString("utf8")) as { exp: number; iat: number }
+      assert.strictEqual(claims.exp - claims.iat, 60)
+
+      // The page embeds one of the same lifetime for its first connection, never the admin token.
+      const html = await (await fetch(`${server.url}/dashboard/test-sync`, { headers: { cookie } })).text()
+      assert.notInclude(html, server.adminToken())
+      const embedded = /"(eyJ[\w-]+\.[\w-]+\.[\w-]+)"/.exec(html)?.[1]
+      assert.isDefined(embedded)
+      const embeddedClaims = JSON.parse(Buffer.from(embedded!.split(".")[1]!, "base64url").toString("utf8")) as { exp: number; iat: number }
+      assert.strictEqual(embeddedClaims.exp - embeddedClaims.iat, 60)
+
+      const socket = io(`${server.url}/clerk-sync`, { auth: { token }, transports: ["websocket"], reconnection: false, forceNew: true })
+      realtime.push(socket)
+      const hello = await new Promise<{ identity: { kind: string }; expiresIn: number | null }>((ok, fail) => {
+        socket.once("clerk-sync:hello", ok)
+        socket.once("connect_error", fail)
+      })
+      assert.deepStrictEqual(hello.identity, { kind: "admin" })
+      assert.isNotNull(hello.expiresIn, "a session token's connection expires, unlike the admin token's")
+      assert.isAtMost(hello.expiresIn!, (60 + 5) * 1000)
+
+      // Renewal on the same connection, as the page does before expiry.
+      const next = (await (await ask({ cookie })).json()) as { token: string }
+      const renewed = (await socket.timeout(10_000).emitWithAck("clerk-sync:refresh", { token: next.token })) as { ok: boolean }
+      assert.isTrue(renewed.ok)
+      assert.isTrue(socket.connected)
+      assert.notInclude(server.output(), token, "session tokens are not logged")
+    } finally {
+      for (const s of realtime) s.disconnect()
       await server.stop()
     }
   }, 120_000)
