@@ -19,6 +19,7 @@
  */
 import { type ClerkSync, Ingest, type Planner, SyncStore } from "@clerk-sync/core"
 import { Effect, type Layer, ManagedRuntime } from "effect"
+import { attachIncomingRunner } from "./internal/incomingRunner.ts"
 import type * as Signature from "./Signature.ts"
 import * as WebhookConfig from "./WebhookConfig.ts"
 import * as WebhookHandler from "./WebhookHandler.ts"
@@ -119,5 +120,7 @@ export const createWebhookHandler = (options: Options): FetchHandler => {
     Effect.tryPromise({ try: (signal) => run(delivery, signal), catch: asUnavailable })
   const handler = (request: Request): Promise<Response> =>
     Effect.runPromise(WebhookHandler.handleWith(request, endpoint, ingest))
+  // `toNodeHandler` runs this on Node's request directly, skipping the Fetch round trip
+  attachIncomingRunner(handler, (incoming) => Effect.runPromise(WebhookHandler.handleIncoming(incoming, endpoint, ingest)))
   return Object.assign(handler, { endpoint, dispose })
 }

@@ -5,8 +5,14 @@
  * early and the signature covers the exact bytes received. A body the handler did not read to its
  * end (an early rejection, or past the limit) is discarded before answering when what is left is
  * short, so the connection stays usable; otherwise the answer says `Connection: close` and the
- * connection is closed after it, gracefully, without reading the rest. It attaches the socket
- * address to the request (the handler's default client address).
+ * connection is closed after it, gracefully, without reading the rest. The socket address is the
+ * request's (the handler's default client address).
+ *
+ * clerk-sync's own handler (from `createWebhookHandler`, not wrapped) is run on Node's request
+ * directly (`internal/nodeIncoming.ts`), as the Effect route does on its server's: a Fetch
+ * `Request` with a web-stream body, and the `Response` read back, cost more CPU than the signature.
+ * Any other Fetch handler gets a `Request` whose body streams from the socket, with the address
+ * attached (`ClientAddress.remoteAddress`). Both paths read the same headers, body and address.
  *
  * Mount it BEFORE any body parser. If `express.json()` (or another parser) already consumed the
  * body, the bytes Svix signed are gone: the handler answers 500 `body_already_parsed` and logs it,
@@ -25,7 +31,10 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { attachRemoteAddress, markBodyConsumed } from "./internal/connection.ts"
+import { incomingRunnerOf } from "./internal/incomingRunner.ts"
+import { bodySourceOf, fetchHeadersOf, type NodeIncoming, nodeIncoming, urlOf } from "./internal/nodeIncoming.ts"
 import { closeGraceMs, defaultDiscardLimitBytes, skipsDiscard } from "./internal/unreadBody.ts"
+import type * as WebhookHandler from "./WebhookHandler.ts"
 
 /** @category models */
 export interface NodeHandlerOptions {
@@ -86,36 +95,17 @@ const uploadOf = (req: IncomingMessage): Upload => {
 }
 
 const requestOf = (req: IncomingMessage): { readonly request: Request; readonly upload: Upload | undefined } => {
-  const headers = new Headers()
-  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
-    try {
-      headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!)
-    } catch {
-      // a header value the Fetch API refuses: drop it (svix headers are plain ASCII)
-    }
-  }
-  let url: URL
-  try {
-    url = new URL(req.url ?? "/", "http://localhost")
-  } catch {
-    url = new URL("http://localhost/")
-  }
   const method = req.method ?? "GET"
-  const parsed: unknown = (req as { body?: unknown }).body
-  const consumed = req.readableDidRead || req.readableEnded
+  const source = bodySourceOf(req)
   let body: BodyInit | null = null
   let upload: Upload | undefined
-  let bodyConsumed = false
-  if (method !== "GET" && method !== "HEAD") {
-    if (!consumed) body = (upload = uploadOf(req)).stream
-    else if (parsed instanceof Uint8Array) body = new Uint8Array(parsed) // express.raw(): the exact bytes
-    else bodyConsumed = true
-  }
-  const init: RequestInit & { duplex?: "half" } = { method, headers, body }
+  if (source._tag === "Stream") body = (upload = uploadOf(req)).stream
+  else if (source._tag === "Kept") body = new Uint8Array(source.bytes)
+  const init: RequestInit & { duplex?: "half" } = { method, headers: fetchHeadersOf(req), body }
   if (body !== null) init.duplex = "half"
-  const request = new Request(url, init)
+  const request = new Request(urlOf(req), init)
   attachRemoteAddress(request, req.socket.remoteAddress)
-  return { request: bodyConsumed ? markBodyConsumed(request) : request, upload }
+  return { request: source._tag === "Consumed" ? markBodyConsumed(request) : request, upload }
 }
 
 /**
@@ -174,6 +164,31 @@ const closeGracefully = (req: IncomingMessage, res: ServerResponse): void => {
   })
 }
 
+/**
+ * Writes an answer once the rest of the body is settled: discarded when short (the connection is
+ * kept), otherwise left unread behind `Connection: close`.
+ */
+const write = async (
+  req: IncomingMessage,
+  res: ServerResponse,
+  status: number,
+  headers: Record<string, string>,
+  body: Buffer,
+  bytesRead: number,
+  discardLimit: number
+): Promise<void> => {
+  // HTTP/2 (the compatibility API) ends an unread stream on its own, and forbids `Connection`
+  const ended = req.httpVersionMajor !== 1 || await discardRest(req, bytesRead, discardLimit)
+  if (res.headersSent || res.destroyed) return
+  headers["content-length"] = String(body.byteLength)
+  if (!ended) {
+    headers["connection"] = "close"
+    closeGracefully(req, res)
+  }
+  res.writeHead(status, headers)
+  res.end(body)
+}
+
 const send = async (
   req: IncomingMessage,
   res: ServerResponse,
@@ -183,29 +198,38 @@ const send = async (
 ): Promise<void> => {
   const body = Buffer.from(await response.arrayBuffer())
   upload?.stop()
-  // HTTP/2 (the compatibility API) ends an unread stream on its own, and forbids `Connection`
-  const ended = req.httpVersionMajor !== 1 || await discardRest(req, upload?.bytesRead() ?? 0, discardLimit)
-  if (res.headersSent || res.destroyed) return
   const headers: Record<string, string> = {}
   response.headers.forEach((value, key) => {
     headers[key] = value
   })
-  headers["content-length"] = String(body.byteLength)
-  if (!ended) {
-    headers["connection"] = "close"
-    closeGracefully(req, res)
-  }
-  res.writeHead(response.status, headers)
-  res.end(body)
+  await write(req, res, response.status, headers, body, upload?.bytesRead() ?? 0, discardLimit)
 }
 
-const internalError = new Response(JSON.stringify({ status: "error", eventId: null, error: "internal_error" }), {
+const sendAnswer = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  answer: WebhookHandler.Answer,
+  bytesRead: number,
+  discardLimit: number
+): Promise<void> => write(req, res, answer.status, { ...answer.headers }, Buffer.from(answer.body), bytesRead, discardLimit)
+
+const internalErrorAnswer: WebhookHandler.Answer = {
   status: 500,
-  headers: { "content-type": "application/json; charset=utf-8" }
-})
+  headers: { "content-type": "application/json; charset=utf-8" },
+  body: JSON.stringify({ status: "error", eventId: null, error: "internal_error" })
+}
+
+const destroyUnanswered = (res: ServerResponse) => () => {
+  if (!res.headersSent) res.destroy()
+}
 
 /**
  * Adapts a Fetch handler (e.g. from `createWebhookHandler`) to Node's `http` and Express.
+ *
+ * clerk-sync's own handler, passed as is, runs on Node's request directly: no Fetch `Request`,
+ * web stream or `Response` in between, which saves more CPU than verifying the signature costs.
+ * Any other Fetch handler (including one wrapping clerk-sync's) gets a Fetch `Request` whose body
+ * streams from the socket. Both behave the same on the wire.
  *
  * @category adapters
  */
@@ -214,19 +238,38 @@ export const toNodeHandler = (
   options: NodeHandlerOptions = {}
 ): (req: IncomingMessage, res: ServerResponse) => void => {
   const discardLimit = options.discardLimitBytes ?? defaultDiscardLimitBytes
+  const run = incomingRunnerOf(handler)
+  if (run !== undefined) {
+    return (req, res) => {
+      let node: NodeIncoming
+      try {
+        node = nodeIncoming(req)
+      } catch {
+        void sendAnswer(req, res, internalErrorAnswer, 0, discardLimit).catch(destroyUnanswered(res))
+        return
+      }
+      run(node.incoming)
+        .catch(() => internalErrorAnswer)
+        .then((answer) => sendAnswer(req, res, answer, node.bytesRead(), discardLimit))
+        .catch(destroyUnanswered(res))
+    }
+  }
   return (req, res) => {
     let incoming: ReturnType<typeof requestOf>
     try {
       incoming = requestOf(req)
     } catch {
-      void send(req, res, undefined, internalError.clone(), discardLimit).catch(() => res.destroy())
+      void sendAnswer(req, res, internalErrorAnswer, 0, discardLimit).catch(destroyUnanswered(res))
       return
     }
     handler(incoming.request)
-      .catch(() => internalError.clone())
-      .then((response) => send(req, res, incoming.upload, response, discardLimit))
-      .catch(() => {
-        if (!res.headersSent) res.destroy()
-      })
+      .then(
+        (response) => send(req, res, incoming.upload, response, discardLimit),
+        () => {
+          incoming.upload?.stop()
+          return sendAnswer(req, res, internalErrorAnswer, incoming.upload?.bytesRead() ?? 0, discardLimit)
+        }
+      )
+      .catch(destroyUnanswered(res))
   }
 }
