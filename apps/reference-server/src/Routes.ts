@@ -47,6 +47,19 @@ const denied = HttpServerResponse.text(
 /** Where the dashboard page gets a fresh admin session token for its realtime connection. */
 const TOKEN_PATH = "/dashboard/api/token"
 
+/**
+ * Whether a browser says the request comes from another origin. The dashboard's cookie is
+ * SameSite=Strict, which still sends it from sibling subdomains (same site, other origin): the
+ * dashboard's state-changing and token routes answer only its own page. Callers that are not
+ * browsers send no `Sec-Fetch-Site` and are judged by their credentials alone.
+ */
+const crossOrigin = (request: HttpServerRequest.HttpServerRequest): boolean => {
+  const site = request.headers["sec-fetch-site"]
+  return site !== undefined && site !== "same-origin"
+}
+
+const crossOriginRefused = HttpServerResponse.text("cross-origin dashboard requests are refused\n", { status: 403, headers: NO_STORE })
+
 const sessionToken = (adminToken: string, ttlSeconds: number) =>
   Effect.promise(() => Auth.createAdminSessionToken({ adminToken, ttlSeconds }))
 
@@ -121,12 +134,7 @@ export const layer = Layer.mergeAll(
       // The page's cookie (or a bearer admin token, for scripts); never `?token=`, which would put
       // the admin token in URLs and logs for every renewal.
       if (admit(request, adminToken) !== "admin") return denied
-      // SameSite=Strict still sends the cookie from sibling subdomains (same site, other origin).
-      // They could not read the answer, but only the dashboard's own page has any use for one.
-      const site = request.headers["sec-fetch-site"]
-      if (site !== undefined && site !== "same-origin") {
-        return HttpServerResponse.text("cross-origin token requests are refused\n", { status: 403, headers: NO_STORE })
-      }
+      if (crossOrigin(request)) return crossOriginRefused
       const ttlSeconds = settings.dashboardTokenTtlSeconds
       return yield* HttpServerResponse.json({ token: yield* sessionToken(adminToken, ttlSeconds), ttlSeconds }, { headers: NO_STORE })
     }).pipe(Effect.orDie)),
@@ -149,7 +157,7 @@ export const layer = Layer.mergeAll(
     Effect.gen(function*() {
       const settings = yield* ServerSettings
       if (admit(request, Redacted.value(settings.adminToken)) !== "admin") return denied
-      // The form is same-origin only: the cookie is SameSite=Strict, and a bearer token is not sent by browsers.
+      if (crossOrigin(request)) return crossOriginRefused
       const results = yield* Ingest.reprocess({ receivedBefore: Date.now() - 60_000, limit: 500 })
       const summary = { reprocessed: results.length, processed: results.filter((r) => r.status === "processed").length, failed: results.filter((r) => r.status === "failed").length }
       yield* Effect.logInfo(`dashboard: reprocessed ${summary.reprocessed} events (${summary.processed} processed, ${summary.failed} still failing)`)

@@ -139,6 +139,10 @@ describe("reference server configuration", () => {
       assert.strictEqual((await ask({ cookie, "sec-fetch-site": "cross-site" })).status, 403)
       assert.strictEqual((await ask({ cookie, "sec-fetch-site": "same-site" })).status, 403, "a sibling subdomain gets the SameSite cookie too")
       assert.notStrictEqual((await fetch(endpoint, { headers: { cookie } })).status, 200, "POST only")
+      const reprocess = (site: string) =>
+        fetch(`${server.url}/dashboard/api/reprocess`, { method: "POST", headers: { cookie, accept: "application/json", "sec-fetch-site": site } })
+      assert.strictEqual((await reprocess("same-site")).status, 403, "the reprocess button answers only the dashboard's own page")
+      assert.strictEqual((await reprocess("same-origin")).status, 200)
 
       const res = await ask({ cookie, "sec-fetch-site": "same-origin" })
       assert.strictEqual(res.status, 200)
