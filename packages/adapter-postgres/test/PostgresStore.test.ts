@@ -157,6 +157,30 @@ for (const backend of BACKENDS) {
         assert.strictEqual((yield* store.claimUnpublished(100)).length, 10)
       }).pipe(Effect.provide(backend.layer({ groupCommit: { workers: 1 } }))))
 
+    it.live("group commit: a batch of deliveries sharing keys (one organization's members) ends in the in-order state", () =>
+      Effect.gen(function*() {
+        const schema = freshSchema("waves")
+        const clerk = new ClerkSimulator.ClerkSimulator({ idPrefix: "waves", startAt: T0 })
+        const org = clerk.createOrganization({ name: "Busy" })
+        const users = Array.from({ length: 12 }, (_, i) => clerk.createUser({ firstName: `U${i}` }))
+        for (const u of users) clerk.tick().addMember(u, org)
+        for (const u of users.slice(0, 6)) clerk.tick().setRole(u, org, "org:admin")
+        clerk.tick().updateOrganization(org, { name: "Busier" })
+        clerk.tick().removeMember(users[0]!, org)
+        clerk.tick().deleteUser(users[1]!)
+        clerk.tick().updateUser(users[2]!, { firstName: "Renamed" })
+        // Everything at once, duplicates included, into one worker: large batches with hot keys.
+        const deliveries = [...clerk.events, ...clerk.events.slice(0, 10)]
+        const layer = backend.layer({ schema, groupCommit: { workers: 1 } })
+        const outcomes = yield* Effect.forEach(deliveries, (e) => Ingest.ingest({ svixId: e.svixId, body: e.body }), { concurrency: "unbounded" }).pipe(
+          Effect.provide(layer)
+        )
+        assert.strictEqual(outcomes.filter((o) => o.status === "duplicate").length, 10)
+        const expected = yield* inOrderState({ simulator: clerk, events: clerk.events })
+        const actual = yield* Canonical.ofSimulator(clerk).pipe(Effect.provide(backend.layer({ schema, migrate: false })))
+        assert.deepStrictEqual(actual, expected)
+      }))
+
     it.live("group commit shares transactions between concurrent ingests", () =>
       Effect.gen(function*() {
         const schema = freshSchema("gcs")

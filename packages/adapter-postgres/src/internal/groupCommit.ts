@@ -72,11 +72,11 @@ const processBatch = (db: Database, batch: ReadonlyArray<Waiting>): Effect.Effec
  * Starts the workers in the current scope and returns the batching `ingest`.
  *
  * A worker forms its batch from the queued deliveries that share no lock key with the batches
- * in flight nor with one another (the others wait in the queue, their turn comes when those
- * commit): batches of one process never wait for each other's locks inside the database, where a
- * waiting batch would hold its own locks, and its deliveries' answers, for the length of the
- * other's transaction; and the deliveries of a batch touch disjoint rows, so the batch reads all
- * their snapshots in one statement and writes all their plans in another.
+ * in flight (the others wait in the queue, their turn comes when those commit): batches of one
+ * process never wait for each other's locks inside the database, where a waiting batch would
+ * hold its own locks, and its deliveries' answers, for the length of the other's transaction.
+ * Deliveries of one batch may share keys (a busy organization's members): the batch runs them in
+ * waves of disjoint keys, in arrival order per key (see `ingest.ts`).
  */
 export const make = (
   db: Database,
@@ -94,14 +94,9 @@ export const make = (
     const select = () => {
       const batch: typeof pending = []
       const rest: typeof pending = []
-      const taken = new Set<string>()
       for (const w of pending) {
-        if (batch.length < maxBatch && w.keys.every((k) => !held.has(k) && !taken.has(k))) {
-          batch.push(w)
-          for (const k of w.keys) taken.add(k)
-        } else {
-          rest.push(w)
-        }
+        if (batch.length < maxBatch && w.keys.every((k) => !held.has(k))) batch.push(w)
+        else rest.push(w)
       }
       pending.splice(0, pending.length, ...rest)
       return batch

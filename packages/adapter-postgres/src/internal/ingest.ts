@@ -3,8 +3,9 @@
  * the inbox), run the pure planner, then write in one statement the inbox row (with its final
  * status), the plan's rows and its outbox notifications. Two round trips per delivery, plus BEGIN,
  * the locks and COMMIT, which a batch of deliveries sharing a transaction (group commit) pays once;
- * and a batch of deliveries with disjoint keys reads and writes all of them at once, so a batch
- * costs five round trips however large it is (deletions, which fan out, go one by one).
+ * and deliveries of a batch with disjoint keys are read and written all at once, so a batch costs
+ * BEGIN, the locks and COMMIT plus two round trips per wave of disjoint keys, however large it is
+ * (deletions, which fan out, go one by one).
  *
  * Concurrency (several connections, several processes) is made safe by locking, never by luck:
  * 1. Transaction-scoped advisory locks on every key the batch may touch (`u:<clerk user>`,
@@ -386,60 +387,80 @@ const readAll = (t: Tables, tx: Transaction, items: ReadonlyArray<Pending>): Eff
 }
 
 /**
- * Deliveries whose lock keys are disjoint (the batch's selection guarantees it) read and write
- * disjoint rows, so a batch of them needs two round trips in all: one read for every snapshot, one
- * write for every plan. Deliveries that fan out (deletions), and reprocessing, go one after the
- * other as before; so does the whole batch if two plans turn out to write one row (never, if the
- * keys were right: a safety net, not a path).
+ * The waves of a batch: each delivery goes in the wave after the last one holding any of its lock
+ * keys, so a wave's deliveries have disjoint keys, and deliveries sharing a key keep their order.
  */
-const processMany = (t: Tables, tx: Transaction, items: ReadonlyArray<Pending>): Effect.Effect<Array<ItemResult>, DbError> =>
+const wavesOf = (schema: string, items: ReadonlyArray<Pending>): Array<Array<number>> => {
+  const waves: Array<Array<number>> = []
+  const lastWave = new Map<string, number>()
+  items.forEach((item, i) => {
+    const keys = lockKeys(schema, [item])
+    const wave = keys.reduce((w, k) => Math.max(w, (lastWave.get(k) ?? -1) + 1), 0)
+    for (const k of keys) lastWave.set(k, wave)
+    ;(waves[wave] ??= []).push(i)
+  })
+  return waves
+}
+
+/**
+ * A batch, wave by wave. Deliveries with disjoint lock keys read and write disjoint rows, so a
+ * wave needs two round trips in all: one read for every snapshot, one write for every plan.
+ * Deliveries that fan out (deletions: the memberships they end are found by reading, and two of
+ * them may end the same one), and reprocessing, go one by one after their wave's bulk; so does a
+ * whole wave if two of its plans turn out to write one row (never, if the keys are right: a safety
+ * net, not a path).
+ */
+const processMany = (schema: string, t: Tables, tx: Transaction, items: ReadonlyArray<Pending>): Effect.Effect<Array<ItemResult>, DbError> =>
   Effect.gen(function*() {
-    const results: Array<ItemResult | undefined> = items.map(() => undefined)
+    const results: Array<ItemResult> = []
     const one = (i: number) =>
       processItem(t, tx, items[i]!).pipe(
         Effect.map((outcome): ItemResult => ({ _tag: "Done", outcome })),
         Effect.catchTag("PlanFailed", (failure) => Effect.succeed<ItemResult>({ _tag: "PlanFailed", cause: failure.cause })),
         Effect.map((result) => void (results[i] = result))
       )
-    const bulk = items.flatMap((item, i) => (fansOut(item) || item.options?.reprocess === true ? [] : [i]))
-    if (bulk.length > 1) {
-      const records = yield* readAll(t, tx, bulk.map((i) => items[i]!))
-      const writes = emptyWrites()
-      const pending: Array<[number, ItemResult]> = []
-      for (const record of records) {
-        const i = bulk[record.i]!
-        const { request, now } = items[i]!
-        if (record.existing !== null) {
-          pending.push([i, { _tag: "Done", outcome: { _tag: "Duplicate" } }])
-        } else if (request._tag !== "Apply") {
-          writes.inbox.push(inboxRow(request, now))
-          pending.push([i, { _tag: "Done", outcome: request._tag === "Ignore" ? { _tag: "Ignored" } : { _tag: "Failed", error: request.error } }])
-        } else {
-          const planned = Result.try(() => request.plan(toSnapshot(record)))
-          if (Result.isFailure(planned)) {
-            pending.push([i, { _tag: "PlanFailed", cause: planned.failure }])
-            continue
+    for (const wave of wavesOf(schema, items)) {
+      const alone = wave.filter((i) => fansOut(items[i]!) || items[i]!.options?.reprocess === true)
+      const bulk = wave.filter((i) => !alone.includes(i))
+      if (bulk.length > 1) {
+        const records = yield* readAll(t, tx, bulk.map((i) => items[i]!))
+        const writes = emptyWrites()
+        const planned: Array<[number, ItemResult]> = []
+        for (const record of records) {
+          const i = bulk[record.i]!
+          const { request, now } = items[i]!
+          if (record.existing !== null) {
+            planned.push([i, { _tag: "Done", outcome: { _tag: "Duplicate" } }])
+          } else if (request._tag !== "Apply") {
+            writes.inbox.push(inboxRow(request, now))
+            planned.push([i, { _tag: "Done", outcome: request._tag === "Ignore" ? { _tag: "Ignored" } : { _tag: "Failed", error: request.error } }])
+          } else {
+            const plan = Result.try(() => request.plan(toSnapshot(record)))
+            if (Result.isFailure(plan)) {
+              planned.push([i, { _tag: "PlanFailed", cause: plan.failure }])
+              continue
+            }
+            const own = writesOf(plan.success, [inboxRow(request, now)], now)
+            writes.inbox.push(...own.inbox)
+            writes.users.push(...own.users)
+            writes.organizations.push(...own.organizations)
+            writes.memberships.push(...own.memberships)
+            writes.notifications.push(...own.notifications)
+            planned.push([i, { _tag: "Done", outcome: processed(plan.success) }])
           }
-          const own = writesOf(planned.success, [inboxRow(request, now)], now)
-          writes.inbox.push(...own.inbox)
-          writes.users.push(...own.users)
-          writes.organizations.push(...own.organizations)
-          writes.memberships.push(...own.memberships)
-          writes.notifications.push(...own.notifications)
-          pending.push([i, { _tag: "Done", outcome: processed(planned.success) }])
         }
-      }
-      if (overlaps(writes)) {
-        yield* Effect.forEach(bulk, one, { discard: true })
+        if (overlaps(writes)) {
+          yield* Effect.forEach(bulk, one, { discard: true })
+        } else {
+          if (writes.inbox.length > 0) yield* write(t, tx, writes)
+          for (const [i, result] of planned) results[i] = result
+        }
       } else {
-        if (writes.inbox.length > 0) yield* write(t, tx, writes)
-        for (const [i, result] of pending) results[i] = result
+        yield* Effect.forEach(bulk, one, { discard: true })
       }
-    } else {
-      yield* Effect.forEach(bulk, one, { discard: true })
+      yield* Effect.forEach(alone, one, { discard: true })
     }
-    yield* Effect.forEach(items.flatMap((_, i) => (results[i] === undefined && !bulk.includes(i) ? [i] : [])), one, { discard: true })
-    return results as Array<ItemResult>
+    return results
   })
 
 /** Takes the batch's locks: advisory locks in lock order, then the fanned-out membership rows. */
@@ -474,7 +495,7 @@ const runOnce = (db: Database, items: ReadonlyArray<Pending>): Effect.Effect<Rea
     Effect.gen(function*() {
       yield* lock(db, t, tx, items)
       if (items.length === 1) return [{ _tag: "Done", outcome: yield* processItem(t, tx, items[0]!) }] as const
-      return yield* processMany(t, tx, items)
+      return yield* processMany(db.schema, t, tx, items)
     })
   )
 }
