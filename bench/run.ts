@@ -7,7 +7,7 @@
  *   npm run bench -- --quick      # a short run (a few minutes)
  *   npm run bench -- --sections=throughput,correctness   # some sections (README untouched)
  *   npm run bench -- --no-write   # do not touch README.md
- *   npm run bench -- --components # also the component benchmarks (encryption, group commit, realtime)
+ *   npm run bench -- --components # also the component benchmarks (encryption, group commit, realtime, backfill)
  */
 import { startPostgresServer } from "@clerk-sync/adapter-postgres/testing"
 import { execFileSync } from "node:child_process"
@@ -109,6 +109,8 @@ const main = async () => {
       for (const r of await runGroupCommitBench(quick ? { rounds: 1 } : {})) componentRows.push({ bench: "group commit", ...r })
       const { runRealtimeBench } = await import("./realtime.ts")
       for (const r of await runRealtimeBench(quick ? { rounds: 1, seconds: 2 } : {})) componentRows.push({ bench: "realtime", ...r })
+      const { runBackfillBench } = await import("./backfill.ts")
+      for (const r of await runBackfillBench(quick ? { rounds: 1, users: 1_000, organizations: 100, memberships: 1_000 } : {})) componentRows.push({ bench: "backfill", ...r })
     }
   } finally {
     await pg.destroy()

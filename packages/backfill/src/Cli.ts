@@ -48,6 +48,7 @@ Options:
   --run-id <id>          name of the run's checkpoints (default: default)
   --restart              ignore the checkpoints and start over
   --page-size <n>        objects per request, at most 500 (default: 500)
+  --concurrency <n>      objects of a page ingested at once (default: ${Backfill.DEFAULT_CONCURRENCY})
   --rate <n/window>      request rate, e.g. 100/10s (default, development instances)
                          or 1000/10s (production instances)
   --no-notifications     do not write client notifications to the outbox (first import)
@@ -135,6 +136,7 @@ const parse = (argv: ReadonlyArray<string>): Parsed => {
       "run-id": { type: "string" },
       restart: { type: "boolean" },
       "page-size": { type: "string" },
+      concurrency: { type: "string" },
       rate: { type: "string" },
       "no-notifications": { type: "boolean" },
       reconcile: { type: "boolean" },
@@ -164,6 +166,7 @@ const parse = (argv: ReadonlyArray<string>): Parsed => {
   }
   const pageSize = positiveInt("--page-size", values["page-size"])
   if (pageSize !== undefined && pageSize > ClerkApi.MAX_PAGE_SIZE) throw new UsageError(`--page-size: at most ${ClerkApi.MAX_PAGE_SIZE}`)
+  const concurrency = positiveInt("--concurrency", values.concurrency)
   let rate: RateLimiter.Options | undefined
   if (values.rate !== undefined) {
     const parsed = RateLimiter.parse(values.rate)
@@ -191,6 +194,7 @@ const parse = (argv: ReadonlyArray<string>): Parsed => {
       ...(values["run-id"] === undefined ? {} : { runId: values["run-id"] }),
       ...(values.restart === true ? { restart: true } : {}),
       ...(pageSize === undefined ? {} : { pageSize }),
+      ...(concurrency === undefined ? {} : { concurrency }),
       ...notify
     },
     reconcile,

@@ -37,10 +37,13 @@ describe("clerk-sync backfill (CLI)", () => {
       assert.include(err.text, "--reconcile")
       assert.strictEqual(await runBackfillCli(["--rate", "fast"], context), 2)
       assert.strictEqual(await runBackfillCli(["--page-size", "900"], context), 2)
+      assert.strictEqual(await runBackfillCli(["--concurrency", "0"], context), 2)
+      assert.include(err.text, "--concurrency: expected a positive integer")
       assert.strictEqual(await runBackfillCli([], { ...context, env: {} }), 2)
       assert.include(err.text, "CLERK_SECRET_KEY is not set")
       assert.strictEqual(await runBackfillCli(["--help"], context), 0)
       assert.include(out.text, "--reconcile")
+      assert.include(out.text, "--concurrency <n>")
     }))
 
   it.live("backfills with progress and a summary; reconcile is a dry run until --apply", () => {
@@ -116,7 +119,7 @@ describe("clerk-sync backfill (CLI)", () => {
         const partial = (yield* store.counts).users
         assert.isBelow(partial, 900)
         const out = capture()
-        assert.strictEqual(yield* Effect.promise(() => runBackfillCli(["--page-size", "100", ...FAST], { store: layer, env, stdout: out })), 0)
+        assert.strictEqual(yield* Effect.promise(() => runBackfillCli(["--page-size", "100", "--concurrency", "4", ...FAST], { store: layer, env, stdout: out })), 0)
         assert.include(out.text, "Backfill resumed and finished")
         assert.strictEqual((yield* store.counts).users, 900)
       }))
