@@ -182,8 +182,60 @@ const outboxFunctions: Migration = {
   ]
 }
 
+/**
+ * The outbox functions plan their outbox statements at each call (`EXECUTE`). PL/pgSQL otherwise
+ * caches a plan per connection the first time a statement runs, sized for the table as it was
+ * then: on a fresh database the outbox is empty at that moment, and the cached plan keeps scanning
+ * the whole table on every call however large it grows (until an ANALYZE happens to invalidate
+ * it). Measured with ~10,000 outbox rows: the claim at 1.9 ms and the sequencer's emptiness check
+ * at 1.2 ms per call with the cached plans, instead of their indexes. Planned at each call, they
+ * use the partial indexes once the table is large enough for that to matter; planning costs less
+ * than one such scan. And they walk those indexes in order (no bitmap scans), so that the entries
+ * of rows already sequenced or published, dead until the next vacuum, are marked dead by the first
+ * scan that meets them instead of being visited again by every call (1.2 ms per claim with bitmap
+ * scans on the same table). The counter row (`outbox_state`, one row) keeps its cached plan.
+ */
+const outboxFunctionsReplanned: Migration = {
+  version: 3,
+  name: "outbox functions plan at each call",
+  up: (s) => [
+    `CREATE OR REPLACE FUNCTION ${s}.sequence_outbox(p_chunk integer) RETURNS bigint
+      LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp SET enable_bitmapscan = off AS $fn$
+      DECLARE
+        base bigint;
+        n bigint;
+        pending boolean;
+      BEGIN
+        -- Nothing to number: no row lock taken, so readers never queue behind one another.
+        EXECUTE 'SELECT EXISTS (SELECT 1 FROM ${s}.outbox WHERE seq IS NULL)' INTO pending;
+        IF NOT pending THEN
+          RETURN 0;
+        END IF;
+        SELECT last_seq INTO base FROM ${s}.outbox_state FOR UPDATE;
+        EXECUTE 'WITH pending AS (
+            SELECT id, row_number() OVER (ORDER BY id) AS rn FROM ${s}.outbox WHERE seq IS NULL ORDER BY id LIMIT $2
+          ), numbered AS (
+            UPDATE ${s}.outbox o SET seq = $1 + p.rn FROM pending p WHERE o.id = p.id RETURNING 1
+          )
+          SELECT count(*) FROM numbered' INTO n USING base, p_chunk;
+        IF n > 0 THEN
+          UPDATE ${s}.outbox_state SET last_seq = base + n;
+        END IF;
+        RETURN n;
+      END
+      $fn$`,
+    `CREATE OR REPLACE FUNCTION ${s}.claim_outbox(p_limit integer) RETURNS SETOF ${s}.outbox
+      LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp SET enable_bitmapscan = off AS $fn$
+      BEGIN
+        PERFORM ${s}.sequence_outbox(10000);
+        RETURN QUERY EXECUTE 'SELECT * FROM ${s}.outbox WHERE published_at IS NULL AND seq IS NOT NULL ORDER BY seq LIMIT $1' USING p_limit;
+      END
+      $fn$`
+  ]
+}
+
 /** Every migration, in order. @internal */
-export const migrations: ReadonlyArray<Migration> = [init, outboxFunctions]
+export const migrations: ReadonlyArray<Migration> = [init, outboxFunctions, outboxFunctionsReplanned]
 
 /** The checksum of a migration's source (independent of the schema name). @internal */
 export const checksum = (migration: Migration): string =>
