@@ -218,10 +218,14 @@ export const make = (db: Database, options: StoreOptions = {}): Effect.Effect<Sy
             sql`SELECT seq, audiences, payload, created_at FROM ${sql.id(db.schema, "claim_outbox")}(${limit}::integer)`),
           (rows): ReadonlyArray<Notification.Stored> => rows.map(Rows.toStored)
         ),
+      // Committed without waiting for the WAL flush: a mark lost to a crash only makes the relay
+      // publish those notifications again, which clients drop by `seq`; waiting would cost every
+      // relay cycle an fsync (at one delivery at a time, one more per delivery).
       markPublished: (seqs) =>
         seqs.length === 0 ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) =>
           Effect.asVoid(query("markPublished", () =>
             sql`UPDATE ${t.outbox} SET published_at = ${Rows.iso(now)}::timestamptz
+              FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit
               WHERE seq = ANY(${seqs.map(String)}::bigint[]) AND published_at IS NULL`))),
 
       prune: (policy) =>
