@@ -116,14 +116,21 @@ const pairMembershipIdsOf = (t: Tables, clerkUserIds: unknown, clerkOrgIds: unkn
     CROSS JOIN LATERAL (SELECT id FROM ${t.organizations} WHERE clerk_org_id = p.co LIMIT 1) AS o
     CROSS JOIN LATERAL (SELECT id FROM ${t.memberships} WHERE user_id = u.id AND organization_id = o.id LIMIT 1) AS x`
 
-/** The rows of `table` with these ids (any query of ids, duplicates allowed), as a JSON array or null. */
+/** The distinct ids of a query of ids (duplicates allowed), as the FROM item `d`. */
+const distinctIds = (ids: RawBuilder<unknown>) => sql`(SELECT DISTINCT id FROM (${ids}) AS i) AS d`
+
+/** The rows of `table` with these ids, as a JSON array or null. */
 const rowsById = (table: RawBuilder<unknown>, ids: RawBuilder<unknown>) =>
-  sql`(SELECT json_agg(r) FROM (SELECT DISTINCT id FROM (${ids}) AS i) AS d
+  sql`(SELECT json_agg(r) FROM ${distinctIds(ids)}
     CROSS JOIN LATERAL (SELECT * FROM ${table} WHERE id = d.id LIMIT 1) AS r)`
 
-/** A membership row with its user's and organization's Clerk ids, from a membership id `d.id`. */
-const membershipOf = (t: Tables) =>
-  sql`CROSS JOIN LATERAL (SELECT * FROM ${t.memberships} WHERE id = d.id LIMIT 1) AS m
+/**
+ * The FROM items `m` (membership rows with these ids), `u` and `o` (their user's and organization's
+ * Clerk ids). May follow `CROSS JOIN LATERAL` when `ids` refers to an earlier FROM item.
+ */
+const membershipsById = (t: Tables, ids: RawBuilder<unknown>) =>
+  sql`${distinctIds(ids)}
+    CROSS JOIN LATERAL (SELECT * FROM ${t.memberships} WHERE id = d.id LIMIT 1) AS m
     CROSS JOIN LATERAL (SELECT clerk_user_id FROM ${t.users} WHERE id = m.user_id LIMIT 1) AS u
     CROSS JOIN LATERAL (SELECT clerk_org_id FROM ${t.organizations} WHERE id = m.organization_id LIMIT 1) AS o`
 
@@ -174,7 +181,7 @@ const read = (t: Tables, tx: Transaction, request: Extract<SyncStore.IngestReque
     ? sql`SELECT NULL::uuid AS id, NULL::uuid AS user_id, NULL::uuid AS organization_id WHERE false`
     : sql`SELECT m.id, m.clerk_membership_id, m.user_id, m.organization_id, u.clerk_user_id, o.clerk_org_id, m.role, m.permissions,
           m.public_metadata, m.version, m.created_at, m.updated_at, m.deleted_at
-        FROM (SELECT DISTINCT id FROM (${ids}) AS i) AS d ${membershipOf(t)}`
+        FROM ${membershipsById(t, ids)}`
   const query = sql<SnapshotRecord>`${PREPARED_SQL}WITH m AS (${m})
     SELECT
       (SELECT status FROM ${t.inbox} WHERE svix_id = ${toText(request.inbox.svixId)}) AS existing,
@@ -402,7 +409,7 @@ const readAll = (t: Tables, tx: Transaction, items: ReadonlyArray<Pending>): Eff
     ), m AS (
       SELECT req.i, m.id, m.clerk_membership_id, m.user_id, m.organization_id, u.clerk_user_id, o.clerk_org_id, m.role, m.permissions,
         m.public_metadata, m.version, m.created_at, m.updated_at, m.deleted_at
-      FROM req CROSS JOIN LATERAL (SELECT DISTINCT id FROM (${pairMembershipIdsOf(t, sql`req.pu`, sql`req.po`)}) AS i) AS d ${membershipOf(t)}
+      FROM req CROSS JOIN LATERAL ${membershipsById(t, pairMembershipIdsOf(t, sql`req.pu`, sql`req.po`))}
     )
     SELECT req.i,
       (SELECT status FROM ${t.inbox} WHERE svix_id = req.svix_id) AS existing,
